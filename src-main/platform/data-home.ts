@@ -1,0 +1,51 @@
+/**
+ * The data home: one folder per user holding the database and every file the studio keeps.
+ * Electron passes its userData; headless and the CLI use --data-dir, then PINHOLE_HOME, then ~/.pinhole.
+ */
+import { mkdirSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { PinholeError } from '../../src-shared/errors';
+
+export type DataHome = {
+  root: string;
+  database: string;
+  /** Content-addressed originals: images/ab/<sha256>. */
+  images: string;
+  /** WebP thumbnails: thumbs/ab/<sha256>.webp. */
+  thumbs: string;
+  /** Browser uploads waiting for their import job. */
+  uploads: string;
+  /** Scratch space on the same volume (atomic renames into the stores). */
+  tmp: string;
+  /** Lock and server-discovery files of running processes. */
+  runtime: string;
+};
+
+export function resolveDataDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const chosen = flag ?? env['PINHOLE_HOME'] ?? path.join(homedir(), '.pinhole');
+  return path.resolve(chosen);
+}
+
+/** Lays out (creating what is missing) the folders of a data home. */
+export function openDataHome(root: string): DataHome {
+  const home: DataHome = {
+    root,
+    database: path.join(root, 'pinhole.db'),
+    images: path.join(root, 'images'),
+    thumbs: path.join(root, 'thumbs'),
+    uploads: path.join(root, 'uploads'),
+    tmp: path.join(root, 'tmp'),
+    runtime: path.join(root, 'runtime'),
+  };
+  try {
+    for (const dir of [home.root, home.images, home.thumbs, home.uploads, home.tmp, home.runtime]) {
+      mkdirSync(dir, { recursive: true });
+    }
+  } catch (error) {
+    throw new PinholeError('DATA_HOME_UNAVAILABLE', `Cannot create the data home at ${root}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  return home;
+}

@@ -1,0 +1,59 @@
+/**
+ * Turns a handler's raw step reports into JobProgress: adds an ETA from the observed
+ * step rate, throttles events (the UI needs ~10 a second, not thousands) and persists
+ * less often still (other processes read progress from the database).
+ */
+import type { JobProgress } from '../../src-shared/api';
+
+const EVENT_INTERVAL_MS = 100;
+const PERSIST_INTERVAL_MS = 500;
+
+export class ProgressTracker {
+  private firstStep: { step: number; at: number } | null = null;
+  private lastEventAt = -Infinity;
+  private lastPersistAt = -Infinity;
+  private pending: JobProgress | null = null;
+
+  constructor(
+    private readonly now: () => number,
+    private readonly emit: (progress: JobProgress, persist: boolean) => void,
+  ) {}
+
+  report(update: { step: number; total: number; message?: string | undefined; preview?: string | undefined }): void {
+    const at = this.now();
+    if (this.firstStep === null || update.step < this.firstStep.step) this.firstStep = { step: update.step, at };
+    const progress: JobProgress = {
+      step: update.step,
+      total: update.total,
+      etaMs: this.eta(update.step, update.total, at),
+      ...(update.message !== undefined ? { message: update.message } : {}),
+      ...(update.preview !== undefined ? { preview: update.preview } : {}),
+    };
+    // Previews and the final step always go out; plain steps are throttled.
+    const important = update.preview !== undefined || update.step >= update.total;
+    if (important || at - this.lastEventAt >= EVENT_INTERVAL_MS) {
+      this.send(progress, at);
+    } else {
+      this.pending = progress;
+    }
+  }
+
+  /** Sends the last throttled report, if any. */
+  flush(): void {
+    if (this.pending) this.send(this.pending, this.now(), true);
+  }
+
+  private send(progress: JobProgress, at: number, forcePersist = false): void {
+    this.pending = null;
+    this.lastEventAt = at;
+    const persist = forcePersist || at - this.lastPersistAt >= PERSIST_INTERVAL_MS || progress.step >= progress.total;
+    if (persist) this.lastPersistAt = at;
+    this.emit(progress, persist);
+  }
+
+  private eta(step: number, total: number, at: number): number | null {
+    if (!this.firstStep || step <= this.firstStep.step || total <= step) return total <= step ? 0 : null;
+    const perStep = (at - this.firstStep.at) / (step - this.firstStep.step);
+    return Math.max(0, Math.round(perStep * (total - step)));
+  }
+}

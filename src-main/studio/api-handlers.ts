@@ -1,0 +1,40 @@
+/**
+ * The contract's methods implemented over the core services. Both transports (Electron IPC,
+ * headless HTTP) and the CLI's local mode call these through `dispatchCall`, which has
+ * already validated the params.
+ */
+import type { ApiHandlers } from '../../src-shared/api';
+import type { Library } from '../library';
+import type { JobQueue } from '../queue';
+
+export type AppInfo = { version: string; mode: 'desktop' | 'headless'; dataDir: string; schemaVersion: number };
+
+export function createApiHandlers(deps: { queue: JobQueue; library: Library; info: AppInfo; importKind: string }): ApiHandlers {
+  const { queue, library, info, importKind } = deps;
+  return {
+    'app.info': () => ({ ...info, platform: `${process.platform}-${process.arch}` }),
+
+    'datasets.list': () => library.listDatasets(),
+    'datasets.create': ({ name }) => library.createDataset(name),
+    'datasets.delete': ({ datasetId }) => library.deleteDataset(datasetId),
+    'datasets.images': ({ datasetId, cursor, limit }) => library.datasetImages(datasetId, cursor, limit),
+    'datasets.setCaption': ({ datasetId, sha256, caption }) => library.setCaption(datasetId, sha256, caption),
+    'datasets.removeImage': ({ datasetId, sha256 }) => library.removeImage(datasetId, sha256),
+
+    'import.start': ({ dataset, paths, priority }) => {
+      const job = queue.enqueue(importKind, { dataset, paths }, { priority });
+      return { jobId: job.id };
+    },
+    'import.results': ({ jobId }) => {
+      queue.get(jobId); // NOT_FOUND for an unknown job rather than an empty list
+      return library.importResults(jobId);
+    },
+
+    'jobs.list': ({ states, limit }) => queue.list(states, limit),
+    'jobs.get': ({ jobId }) => queue.get(jobId),
+    'jobs.cancel': ({ jobId }) => queue.cancel(jobId),
+
+    'gallery.query': (params) => library.galleryQuery(params),
+    'gallery.get': ({ sha256 }) => library.getImage(sha256),
+  };
+}

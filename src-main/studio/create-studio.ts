@@ -1,0 +1,81 @@
+/**
+ * The composition root of the plain-Node core: data home, database, library, queue and
+ * job kinds, wired by hand. The Electron app, the headless server and the CLI all start here.
+ */
+import type { ApiHandlers, EventMessage } from '../../src-shared/api';
+import { openDataHome, type DataHome } from '../platform/data-home';
+import { Emitter } from '../platform/emitter';
+import { openDatabase, schemaVersion } from '../storage/database';
+import { JobQueue } from '../queue';
+import { Library, createImportJobHandler } from '../library';
+import { createApiHandlers } from './api-handlers';
+
+export type StudioOptions = {
+  dataDir: string;
+  mode: 'desktop' | 'headless';
+  version: string;
+  /**
+   * Which jobs this process runs: 'all' (the app, the server), 'own' (a CLI command runs
+   * the jobs it enqueues, and recovers interrupted ones for whoever runs next), 'none'
+   * (read-only commands such as `pinhole jobs`).
+   */
+  runJobs?: 'all' | 'own' | 'none';
+};
+
+export type MediaKind = 'images' | 'thumbs';
+
+export type Studio = {
+  readonly home: DataHome;
+  readonly api: ApiHandlers;
+  onEvent(listener: (message: EventMessage) => void): () => void;
+  /** Absolute path and content type of library media, or null when there is none. */
+  mediaFile(kind: MediaKind, sha256: string): { path: string; contentType: string } | null;
+  /** Imports a folder of browser uploads; the folder is deleted when the job ends. */
+  importUploads(dataset: string, folder: string): { jobId: string };
+  /** Resolves with the job's final view. */
+  waitForJob(jobId: string): ReturnType<JobQueue['waitFor']>;
+  dispose(): Promise<void>;
+};
+
+export function createStudio(options: StudioOptions): Studio {
+  const home = openDataHome(options.dataDir);
+  const db = openDatabase(home.database);
+  const library = new Library({ db, home });
+  const queue = new JobQueue(db);
+  const importJob = createImportJobHandler(library);
+  queue.register(importJob);
+
+  const events = new Emitter<EventMessage>();
+  const unsubscribers = [
+    queue.onDidChange.on((job) => events.fire({ event: 'job.updated', payload: job })),
+    library.onDidImportFile.on((result) => events.fire({ event: 'import.file', payload: result })),
+    library.onDidChange.on((change) => events.fire({ event: 'library.changed', payload: change })),
+  ];
+
+  const api = createApiHandlers({
+    queue,
+    library,
+    importKind: importJob.kind,
+    info: { version: options.version, mode: options.mode, dataDir: home.root, schemaVersion: schemaVersion(db) },
+  });
+
+  const runJobs = options.runJobs ?? 'all';
+  if (runJobs !== 'none') queue.start(runJobs === 'own' ? { only: [] } : {});
+
+  return {
+    home,
+    api,
+    onEvent: (listener) => events.on(listener),
+    mediaFile: (kind, sha256) => (kind === 'images' ? library.imagePath(sha256) : library.thumbPath(sha256)),
+    importUploads: (dataset, folder) => ({
+      jobId: queue.enqueue(importJob.kind, { dataset, paths: [folder], cleanup: folder }).id,
+    }),
+    waitForJob: (jobId) => queue.waitFor(jobId),
+    dispose: async () => {
+      await queue.dispose();
+      unsubscribers.forEach((off) => off());
+      events.clear();
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,1 @@
+export { createStudio, type Studio, type StudioOptions, type MediaKind } from './create-studio';

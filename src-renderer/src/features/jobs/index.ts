@@ -1,0 +1,2 @@
+/** The job tray: shown on every page by the app shell. */
+export { JobTray } from './job-tray';

@@ -1,0 +1,122 @@
+/**
+ * Data shapes that cross the API boundary. Plain JSON only: ids are strings,
+ * times are epoch milliseconds, image ids are lowercase hex SHA-256 of the stored file.
+ */
+import { z } from 'zod';
+
+export const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a lowercase hex SHA-256');
+
+/** Dataset names: what the user types, trimmed; used as the CLI's `--dataset NAME`. */
+export const DatasetName = z
+  .string()
+  .trim()
+  .min(1, 'dataset name is empty')
+  .max(80, 'dataset name is longer than 80 characters')
+  // eslint-disable-next-line no-control-regex -- control characters are what we refuse
+  .refine((s) => !/[\u0000-\u001f]/.test(s), 'dataset name contains control characters');
+
+export const SerializedErrorSchema: z.ZodType<{
+  name: string;
+  code: string;
+  message: string;
+  cause?: unknown;
+}> = z.object({
+  name: z.string(),
+  code: z.string(),
+  message: z.string(),
+  cause: z.unknown().optional(),
+});
+
+export const JobState = z.enum(['queued', 'running', 'succeeded', 'failed', 'canceled', 'interrupted']);
+export type JobState = z.infer<typeof JobState>;
+
+export const Lane = z.enum(['gpu', 'cpu']);
+export type Lane = z.infer<typeof Lane>;
+
+export const JobProgress = z.object({
+  step: z.number().int().nonnegative(),
+  total: z.number().int().nonnegative(),
+  /** Estimated milliseconds left, from the observed step rate; null until it can be estimated. */
+  etaMs: z.number().nonnegative().nullable(),
+  message: z.string().optional(),
+  /** A small preview image as a data: URL (generation and training previews). */
+  preview: z.string().optional(),
+});
+export type JobProgress = z.infer<typeof JobProgress>;
+
+export const JobView = z.object({
+  id: z.string(),
+  kind: z.string(),
+  lane: Lane,
+  state: JobState,
+  priority: z.number().int(),
+  /** A one-line human title, e.g. `Import 12 files into "Rex"`. */
+  title: z.string(),
+  params: z.unknown(),
+  progress: JobProgress.nullable(),
+  result: z.unknown().nullable(),
+  error: SerializedErrorSchema.nullable(),
+  /** How many times the job started running (interruptions re-queue it and count). */
+  attempts: z.number().int().nonnegative(),
+  createdAt: z.number(),
+  startedAt: z.number().nullable(),
+  finishedAt: z.number().nullable(),
+});
+export type JobView = z.infer<typeof JobView>;
+
+export const Dataset = z.object({
+  id: z.string(),
+  name: z.string(),
+  imageCount: z.number().int().nonnegative(),
+  createdAt: z.number(),
+  /** A thumbnail for the dataset card. */
+  coverSha256: Sha256.nullable(),
+});
+export type Dataset = z.infer<typeof Dataset>;
+
+export const ImageView = z.object({
+  sha256: Sha256,
+  width: z.number().int(),
+  height: z.number().int(),
+  format: z.string(),
+  bytes: z.number().int(),
+  source: z.enum(['import', 'generated']),
+  createdAt: z.number(),
+  /** Prompt for generated images; original file name for imported ones. */
+  title: z.string(),
+});
+export type ImageView = z.infer<typeof ImageView>;
+
+export const DatasetImage = ImageView.extend({
+  datasetId: z.string(),
+  caption: z.string(),
+  originalName: z.string(),
+  addedAt: z.number(),
+});
+export type DatasetImage = z.infer<typeof DatasetImage>;
+
+export const ImageDetail = ImageView.extend({
+  prompt: z.string().nullable(),
+  negativePrompt: z.string().nullable(),
+  /** Generation parameters or import metadata, as stored. */
+  metadata: z.record(z.string(), z.unknown()),
+  datasets: z.array(z.object({ id: z.string(), name: z.string(), caption: z.string() })),
+});
+export type ImageDetail = z.infer<typeof ImageDetail>;
+
+export const ImportFileStatus = z.enum(['accepted', 'duplicate', 'rejected']);
+export type ImportFileStatus = z.infer<typeof ImportFileStatus>;
+
+/** One file's outcome, as the CLI prints it with `--json` (plus the job and image ids). */
+export const ImportFileResult = z.object({
+  jobId: z.string(),
+  index: z.number().int().nonnegative(),
+  file: z.string(),
+  status: ImportFileStatus,
+  reason: z.string().optional(),
+  sha256: Sha256.optional(),
+});
+export type ImportFileResult = z.infer<typeof ImportFileResult>;
+
+export const Page = <T extends z.ZodType>(item: T) =>
+  z.object({ items: z.array(item), nextCursor: z.string().nullable(), total: z.number().int() });
