@@ -1,0 +1,2 @@
+/** Train: datasets, imports and captions. */
+export { TrainPage } from './train-page';

@@ -1,0 +1,82 @@
+/**
+ * Train: build a dataset of a subject's photos (create, import, caption, prune). The training
+ * run itself needs the training engine, which this build does not have, and says so.
+ */
+import { useEffect } from 'react';
+import { useShallow } from 'zustand/react/shallow';
+import { ErrorText } from '../../components/error-text';
+import { navigate, useRoute } from '../../lib/router';
+import { useDatasetsStore } from '../../state/datasets-store';
+import { useJobsStore } from '../../state/jobs-store';
+import { CreateDatasetForm } from './create-dataset-form';
+import { DatasetImages } from './dataset-images';
+import { DatasetList } from './dataset-list';
+import { DropZone } from './drop-zone';
+import { selectLatestImport } from './import-jobs';
+import { useImportResultsStore } from './import-results-store';
+import { ImportResults } from './import-results';
+import { useImportFileEvents } from './use-import-results';
+import './train.css';
+
+const selectDatasets = (s: ReturnType<typeof useDatasetsStore.getState>) => ({
+  datasets: s.datasets,
+  loaded: s.loaded,
+  error: s.error,
+});
+
+/** The Train page; the selected dataset is the route's first segment (`#/train/<id>`). */
+export function TrainPage() {
+  useImportFileEvents();
+  const { rest } = useRoute();
+  const { datasets, loaded, error } = useDatasetsStore(useShallow(selectDatasets));
+  const routeId = rest[0] ?? null;
+  const selected = datasets.find((d) => d.id === routeId) ?? null;
+  const latestImport = useJobsStore(selectLatestImport(selected));
+  const acceptedCount = useImportResultsStore((s) => {
+    const results = latestImport ? s.byJob[latestImport.id] : undefined;
+    return results ? Object.values(results).filter((r) => r.status === 'accepted').length : 0;
+  });
+
+  // With nothing (or a deleted dataset) selected, fall back to the first one.
+  const fallbackId = datasets[0]?.id ?? null;
+  useEffect(() => {
+    if (loaded && !selected && fallbackId) navigate('train', [fallbackId], { replace: true });
+  }, [loaded, selected, fallbackId]);
+
+  const select = (id: string): void => navigate('train', [id]);
+
+  return (
+    <section className="page train" aria-labelledby="train-title">
+      <header className="page-head">
+        <h1 id="train-title">Train</h1>
+        <p className="muted">Collect 15–50 photos of one subject, caption them, and train a personal LoRA.</p>
+      </header>
+      <div className="train-layout">
+        <aside className="datasets-panel" aria-label="Datasets">
+          <CreateDatasetForm onCreated={(d) => select(d.id)} />
+          <ErrorText message={error} />
+          {loaded ? <DatasetList datasets={datasets} selectedId={selected?.id ?? null} onSelect={select} /> : <p className="muted">Loading datasets…</p>}
+        </aside>
+        <div className="dataset-panel">
+          {selected ? (
+            <>
+              <header className="dataset-head">
+                <h2 className="dataset-title" data-testid="selected-dataset">
+                  {selected.name}
+                </h2>
+                <p className="training-note" data-testid="training-unavailable">
+                  LoRA training arrives with the training engine — not available in this build.
+                </p>
+              </header>
+              <DropZone datasetName={selected.name} />
+              {latestImport && <ImportResults key={latestImport.id} job={latestImport} />}
+              <DatasetImages datasetId={selected.id} acceptedCount={acceptedCount} />
+            </>
+          ) : (
+            loaded && <p className="empty-state">Create a dataset to start collecting photos.</p>
+          )}
+        </div>
+      </div>
+    </section>
+  );
+}
