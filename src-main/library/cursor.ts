@@ -8,6 +8,7 @@ import { PinholeError } from '../../src-shared/errors';
 /** A row position: the sort time and the sha256 that breaks ties; `total` as of the first page. */
 export type Keyset = { time: number; sha256: string; total?: number | undefined };
 
+/** The opaque token for a position (and the total, when known). */
 export function encodeCursor(key: Keyset): string {
   const total = key.total === undefined ? '' : `:${key.total}`;
   return Buffer.from(`${key.time}:${key.sha256}${total}`, 'utf8').toString('base64url');

@@ -33,6 +33,7 @@ export function textRowid(createdAt: number, sha256: string): bigint {
 export function toFtsQuery(input: string): string | null {
   const terms = input
     // Control characters (NUL above all) could cut the query string short inside SQLite.
+    // eslint-disable-next-line no-control-regex -- control characters are exactly what must go
     .replace(/[\u0000-\u001f\u007f]/g, ' ')
     .split(/\s+/)
     // The unicode61 tokenizer drops everything but letters and digits; a word without any

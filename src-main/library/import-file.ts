@@ -8,7 +8,8 @@ import path from 'node:path';
 import type { ImportFileResult } from '../../src-shared/api';
 import type { ImportEntry } from './expand-paths';
 import { normalizeImage, readSourceFile, type IngestLimits } from './ingest-image';
-import type { ImportOutcome, Library } from './library';
+import type { ImportOutcome } from './import-records';
+import type { Library } from './library';
 
 /** Captions longer than this are cut; it is the API's caption limit too. */
 export const MAX_CAPTION_LENGTH = 2000;

@@ -15,6 +15,7 @@ import { importFile } from './import-file';
 import { DEFAULT_INGEST_LIMITS, type IngestLimits } from './ingest-image';
 import type { Library } from './library';
 
+/** The job's params (validated by `handler.params` before the job is stored). */
 export type ImportParams = {
   dataset: string;
   paths: string[];
@@ -22,8 +23,10 @@ export type ImportParams = {
   cleanup?: string | undefined;
 };
 
+/** The job's result. */
 export type ImportJobResult = { datasetId: string; accepted: number; duplicates: number; rejected: number };
 
+/** What a re-run needs: the file list of the first run, index for index. */
 export type ImportCheckpoint = { files: ImportEntry[] };
 
 export type ImportJobOptions = {

@@ -8,6 +8,7 @@ import { open } from 'node:fs/promises';
 import sharp, { type Metadata, type Sharp, type SharpOptions } from 'sharp';
 import { sha256Hex } from '../storage/content-store';
 
+/** Limits an ingest enforces before and while decoding. */
 export type IngestLimits = {
   /** Largest file accepted, in bytes. */
   maxBytes: number;
@@ -38,11 +39,13 @@ export type NormalizedImage = {
   metadata: { originalFormat: string; originalWidth: number; originalHeight: number; originalBytes: number };
 };
 
+/** A value, or the reason a file was refused (shown to the user as is). */
 export type Outcome<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 /** An original file's bytes and their hash (which recognizes a re-import without decoding). */
 export type SourceFile = { bytes: Buffer; sourceSha256: string };
 
+/** Longer side of a thumbnail, in pixels. */
 export const THUMB_SIZE = 384;
 const THUMB_QUALITY = 80;
 const LOSSY_QUALITY = 95;

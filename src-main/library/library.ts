@@ -2,7 +2,8 @@
  * The library: every image the studio keeps (imported or generated), the datasets that
  * group them with captions, the gallery listing and full-text search, and the per-file
  * record of import jobs. It owns the `images`, `datasets`, `dataset_images`,
- * `import_results` and `image_text` tables and the image and thumbnail stores.
+ * `import_results` and `image_text` tables and the image and thumbnail stores; the SQL of
+ * the gallery and of import records lives in gallery-query.ts and import-records.ts.
  */
 import { existsSync } from 'node:fs';
 import sharp from 'sharp';
@@ -23,9 +24,17 @@ import type { Database } from '../storage/database';
 import { decodeCursor, encodeCursor } from './cursor';
 import { syncImageText } from './fts';
 import { queryGallery, type GalleryQuery } from './gallery-query';
+import {
+  countImportResults,
+  listImportResults,
+  writeImportRecord,
+  type ImportCounts,
+  type ImportRecord,
+} from './import-records';
 import { makeThumbnail } from './ingest-image';
 import {
   contentTypeOf,
+  nextCreatedAt,
   toDataset,
   toDatasetImage,
   toImageView,
@@ -35,6 +44,7 @@ import {
 } from './rows';
 
 export type { GalleryQuery } from './gallery-query';
+export type { ImportCounts, ImportOutcome, ImportRecord, NewImportedImage } from './import-records';
 
 /** One page of a keyset-paged listing, as the contract's `Page(...)`. */
 export type PageOf<T> = { items: T[]; nextCursor: string | null; total: number };
@@ -52,35 +62,6 @@ export type GeneratedImageInput = {
   metadata?: Record<string, unknown>;
 };
 
-/** An imported image that is not in the library yet (its files already stored). */
-export type NewImportedImage = {
-  sha256: string;
-  sourceSha256: string;
-  format: string;
-  width: number;
-  height: number;
-  bytes: number;
-  title: string;
-  metadata: Record<string, unknown>;
-};
-
-/** What an import job learned about one file, for `recordImport`. */
-export type ImportOutcome =
-  | { kind: 'rejected'; reason: string }
-  | {
-      kind: 'image';
-      sha256: string;
-      /** Set when the image is new to the library; null when it was found there. */
-      image: NewImportedImage | null;
-      /** Initial caption (from a sidecar .txt), used only when the image is new to the dataset. */
-      caption: string;
-      originalName: string;
-    };
-
-export type ImportRecord = { jobId: string; index: number; file: string; datasetId: string; outcome: ImportOutcome };
-
-export type ImportCounts = { accepted: number; duplicates: number; rejected: number };
-
 const SHA256 = /^[0-9a-f]{64}$/;
 
 const DATASET_SELECT = `
@@ -93,15 +74,7 @@ const DATASET_IMAGE_SELECT = `
   SELECT i.*, di.dataset_id, di.caption, di.original_name, di.added_at
   FROM dataset_images di JOIN images i ON i.sha256 = di.sha256`;
 
-type ImportResultRow = {
-  job_id: string;
-  idx: number;
-  file: string;
-  status: ImportFileResult['status'];
-  reason: string | null;
-  sha256: string | null;
-};
-
+/** The library service; one per data home and process. */
 export class Library {
   /** Images added or removed, captions edited, datasets created or deleted (null: not one dataset's). */
   readonly onDidChange = new Emitter<{ datasetId: string | null }>();
@@ -129,6 +102,7 @@ export class Library {
     );
   }
 
+  /** One dataset, or null. */
   getDataset(datasetId: string): Dataset | null {
     const row = this.db.prepare(`${DATASET_SELECT} WHERE d.id = ?`).get(datasetId) as DatasetRow | undefined;
     return row ? toDataset(row) : null;
@@ -314,7 +288,7 @@ export class Library {
             input.prompt,
             input.negativePrompt ?? null,
             JSON.stringify(input.metadata ?? {}),
-            this.nextCreatedAt(),
+            nextCreatedAt(this.db),
           );
         if (info.changes > 0) syncImageText(this.db, sha256);
         return this.db.prepare('SELECT * FROM images WHERE sha256 = ?').get(sha256) as ImageRow;
@@ -328,18 +302,12 @@ export class Library {
 
   /** Per-file outcomes of an import job, in file order. */
   importResults(jobId: string): ImportFileResult[] {
-    return (
-      this.db.prepare('SELECT * FROM import_results WHERE job_id = ? ORDER BY idx').all(jobId) as ImportResultRow[]
-    ).map(toImportResult);
+    return listImportResults(this.db, jobId);
   }
 
   /** How many files of a job were accepted, duplicates and rejected so far. */
   importCounts(jobId: string): ImportCounts {
-    const rows = this.db
-      .prepare('SELECT status, COUNT(*) AS n FROM import_results WHERE job_id = ? GROUP BY status')
-      .all(jobId) as { status: ImportFileResult['status']; n: number }[];
-    const count = (status: string) => rows.find((r) => r.status === status)?.n ?? 0;
-    return { accepted: count('accepted'), duplicates: count('duplicate'), rejected: count('rejected') };
+    return countImportResults(this.db, jobId);
   }
 
   /**
@@ -360,83 +328,16 @@ export class Library {
   }
 
   /**
-   * Records one file of an import in one transaction: the image row when new, the dataset
-   * membership (accepted) unless already there (duplicate), and the import_results row.
-   * Idempotent per (job, index): a file already recorded returns its first result.
+   * Records one file of an import in one transaction (see `writeImportRecord`) and announces
+   * it. Idempotent per (job, index): a file already recorded returns its first result, unannounced.
    */
   recordImport(record: ImportRecord): ImportFileResult {
-    const { result, fresh } = this.db
-      .transaction(() => {
-        const done = this.db
-          .prepare('SELECT * FROM import_results WHERE job_id = ? AND idx = ?')
-          .get(record.jobId, record.index) as ImportResultRow | undefined;
-        if (done) return { result: toImportResult(done), fresh: false };
-        const { status, reason, sha256 } = this.applyOutcome(record.datasetId, record.outcome);
-        this.db
-          .prepare('INSERT INTO import_results (job_id, idx, file, status, reason, sha256) VALUES (?, ?, ?, ?, ?, ?)')
-          .run(record.jobId, record.index, record.file, status, reason, sha256);
-        const result: ImportFileResult = { jobId: record.jobId, index: record.index, file: record.file, status };
-        if (reason !== null) result.reason = reason;
-        if (sha256 !== null) result.sha256 = sha256;
-        return { result, fresh: true };
-      })
-      .immediate();
+    const { result, fresh } = writeImportRecord(this.db, record);
     if (fresh) this.onDidImportFile.fire(result);
     return result;
   }
 
-  private applyOutcome(
-    datasetId: string,
-    outcome: ImportOutcome,
-  ): { status: ImportFileResult['status']; reason: string | null; sha256: string | null } {
-    if (outcome.kind === 'rejected') return { status: 'rejected', reason: outcome.reason, sha256: null };
-    const { sha256, image } = outcome;
-    if (image) {
-      this.db
-        .prepare(
-          `INSERT INTO images (sha256, source_sha256, format, width, height, bytes, source, title, metadata, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, 'import', ?, ?, ?) ON CONFLICT (sha256) DO NOTHING`,
-        )
-        .run(
-          sha256,
-          image.sourceSha256,
-          image.format,
-          image.width,
-          image.height,
-          image.bytes,
-          image.title,
-          JSON.stringify(image.metadata),
-          this.nextCreatedAt(),
-        );
-    } else if (!this.db.prepare('SELECT 1 FROM images WHERE sha256 = ?').get(sha256)) {
-      throw new PinholeError('INTERNAL', `Image ${sha256} vanished from the library during its import`);
-    }
-    const member = this.db
-      .prepare('SELECT 1 FROM dataset_images WHERE dataset_id = ? AND sha256 = ?')
-      .get(datasetId, sha256);
-    if (member) return { status: 'duplicate', reason: null, sha256 };
-    const last = this.db
-      .prepare('SELECT MAX(added_at) AS t FROM dataset_images WHERE dataset_id = ?')
-      .get(datasetId) as {
-      t: number | null;
-    };
-    this.db
-      .prepare(
-        'INSERT INTO dataset_images (dataset_id, sha256, caption, original_name, added_at) VALUES (?, ?, ?, ?, ?)',
-      )
-      // Strictly increasing, so "added order" is the file order even within one millisecond.
-      .run(datasetId, sha256, outcome.caption, outcome.originalName, Math.max(Date.now(), (last.t ?? 0) + 1));
-    if (outcome.caption !== '') syncImageText(this.db, sha256);
-    return { status: 'accepted', reason: null, sha256 };
-  }
-
   // ---- helpers ----
-
-  /** Strictly increasing creation times keep the gallery in arrival order within one millisecond. */
-  private nextCreatedAt(): number {
-    const last = this.db.prepare('SELECT MAX(created_at) AS t FROM images').get() as { t: number | null };
-    return Math.max(Date.now(), (last.t ?? 0) + 1);
-  }
 
   private findDatasetByName(name: string): Dataset | null {
     const row = this.db.prepare(`${DATASET_SELECT} WHERE d.name = ?`).get(name) as DatasetRow | undefined;
@@ -464,11 +365,4 @@ function parseMetadata(text: string): Record<string, unknown> {
   } catch {
     return {};
   }
-}
-
-function toImportResult(row: ImportResultRow): ImportFileResult {
-  const result: ImportFileResult = { jobId: row.job_id, index: row.idx, file: row.file, status: row.status };
-  if (row.reason !== null) result.reason = row.reason;
-  if (row.sha256 !== null) result.sha256 = row.sha256;
-  return result;
 }

@@ -1,6 +1,8 @@
 /** Database rows of the library tables and their mapping to the API shapes. */
 import type { Dataset, DatasetImage, ImageView } from '../../src-shared/api';
+import type { Database } from '../storage/database';
 
+/** A row of `images`. */
 export type ImageRow = {
   sha256: string;
   source_sha256: string | null;
@@ -16,6 +18,7 @@ export type ImageRow = {
   created_at: number;
 };
 
+/** A dataset with its image count and cover, as the library's dataset query returns it. */
 export type DatasetRow = {
   id: string;
   name: string;
@@ -24,6 +27,7 @@ export type DatasetRow = {
   cover: string | null;
 };
 
+/** An image joined with its membership in one dataset. */
 export type DatasetImageRow = ImageRow & {
   dataset_id: string;
   caption: string;
@@ -38,6 +42,7 @@ export function imageColumns(alias: string): string {
     .join(', ');
 }
 
+/** Row → ImageView (the gallery's item). */
 export function toImageView(
   row: Pick<ImageRow, 'sha256' | 'format' | 'width' | 'height' | 'bytes' | 'source' | 'title' | 'created_at'>,
 ): ImageView {
@@ -53,6 +58,7 @@ export function toImageView(
   };
 }
 
+/** Row → DatasetImage. */
 export function toDatasetImage(row: DatasetImageRow): DatasetImage {
   return {
     ...toImageView(row),
@@ -63,6 +69,7 @@ export function toDatasetImage(row: DatasetImageRow): DatasetImage {
   };
 }
 
+/** Row → Dataset. */
 export function toDataset(row: DatasetRow): Dataset {
   return {
     id: row.id,
@@ -82,4 +89,14 @@ const CONTENT_TYPES: Record<string, string> = {
 /** The HTTP content type of a stored format; stored files are only ever these three. */
 export function contentTypeOf(format: string): string {
   return CONTENT_TYPES[format] ?? 'application/octet-stream';
+}
+
+/**
+ * A creation time for a new image: now, but strictly after the newest image, so the gallery
+ * keeps arrival order within one millisecond and (created_at, sha256) rarely ties. Call it
+ * inside the inserting write transaction, which makes it strict across processes too.
+ */
+export function nextCreatedAt(db: Database): number {
+  const last = db.prepare('SELECT MAX(created_at) AS t FROM images').get() as { t: number | null };
+  return Math.max(Date.now(), (last.t ?? 0) + 1);
 }

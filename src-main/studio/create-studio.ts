@@ -9,6 +9,7 @@ import { openDatabase, schemaVersion } from '../storage/database';
 import { JobQueue } from '../queue';
 import { Library, createImportJobHandler } from '../library';
 import { createApiHandlers } from './api-handlers';
+import { removeBatchOfFinishedJob, sweepOrphanBatches } from './upload-sweeper';
 
 export type StudioOptions = {
   dataDir: string;
@@ -48,6 +49,7 @@ export function createStudio(options: StudioOptions): Studio {
   const events = new Emitter<EventMessage>();
   const unsubscribers = [
     queue.onDidChange.on((job) => events.fire({ event: 'job.updated', payload: job })),
+    queue.onDidChange.on((job) => removeBatchOfFinishedJob(home.uploads, job)),
     library.onDidImportFile.on((result) => events.fire({ event: 'import.file', payload: result })),
     library.onDidChange.on((change) => events.fire({ event: 'library.changed', payload: change })),
   ];
@@ -61,6 +63,8 @@ export function createStudio(options: StudioOptions): Studio {
 
   const runJobs = options.runJobs ?? 'all';
   if (runJobs !== 'none') queue.start(runJobs === 'own' ? { only: [] } : {});
+  // Only a full runner sweeps: a CLI command must not remove a batch a server is about to import.
+  if (runJobs === 'all') sweepOrphanBatches(home.uploads, queue);
 
   return {
     home,

@@ -4,7 +4,7 @@ import type { ApiHandlers, EventMessage } from '../../src-shared/api/contract';
 const electron = vi.hoisted(() => ({
   handlers: new Map<string, (event: unknown, ...args: unknown[]) => unknown>(),
   showOpenDialog: vi.fn(),
-  owner: { id: 'owner-window' } as unknown,
+  owner: { id: 'owner-window' },
 }));
 
 vi.mock('electron', () => ({

@@ -6,7 +6,7 @@ type Listener = (...args: unknown[]) => unknown;
 const fakes = vi.hoisted(() => {
   const state = {
     gotLock: true,
-    ready: Promise.resolve() as Promise<void>,
+    ready: Promise.resolve<void>(undefined),
     listeners: new Map<string, Listener>(),
     calls: [] as string[],
   };

@@ -1,10 +1,11 @@
 import { expect, it, vi } from 'vitest';
+import type * as Lifecycle from '../../src-main/app/lifecycle';
 
 const fakes = vi.hoisted(() => ({ runApp: vi.fn(), createStudio: vi.fn() }));
 
 vi.mock('../../src-main/studio', () => ({ createStudio: fakes.createStudio }));
 vi.mock('../../src-main/app/lifecycle', async (importOriginal) => ({
-  ...(await importOriginal<typeof import('../../src-main/app/lifecycle')>()),
+  ...(await importOriginal<typeof Lifecycle>()),
   runApp: fakes.runApp,
 }));
 vi.mock('electron', () => ({}));

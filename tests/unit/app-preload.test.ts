@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { EventEmitter } from 'node:events';
+import { type EventEmitter } from 'node:events';
 import { describe, expect, it, vi } from 'vitest';
 
 const electron = vi.hoisted(() => ({
   exposed: new Map<string, unknown>(),
-  invoke: vi.fn(async (..._args: unknown[]) => 'answer' as unknown),
+  invoke: vi.fn(async (..._args: unknown[]) => 'answer'),
   getPathForFile: vi.fn(() => '/home/me/photo.png'),
 }));
 

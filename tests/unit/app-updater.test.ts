@@ -6,7 +6,7 @@ function fakeUpdater() {
     autoDownload: true,
     logger: null as unknown,
     setFeedURL: vi.fn(),
-    checkForUpdates: vi.fn(async () => null as unknown),
+    checkForUpdates: vi.fn(async () => null),
     on: vi.fn(),
   } satisfies UpdaterLike;
   return updater;
@@ -41,7 +41,7 @@ describe('startUpdater', () => {
     ['a non-https feed', { env: { PINHOLE_UPDATE_URL: 'http://updates.example/' } }],
     ['a feed that is not a URL', { env: { PINHOLE_UPDATE_URL: 'updates' } }],
   ])('does nothing at all when %s', async (_label, overrides) => {
-    const { deps: d, loadAutoUpdater, updater } = deps(overrides as Partial<UpdaterDeps>);
+    const { deps: d, loadAutoUpdater, updater } = deps(overrides);
     const decision = await startUpdater(d);
     expect(decision.enabled).toBe(false);
     // Never even loaded, so no network call can happen.

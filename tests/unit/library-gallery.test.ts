@@ -115,13 +115,17 @@ describe('gallery over 10,000 images', () => {
   it('serves a page in a few milliseconds, first or deep', () => {
     const first = medianMs(() => t.library.galleryQuery({ limit: 100 }));
     let cursor: string | null = null;
-    for (let i = 0; i < 80; i++) cursor = t.library.galleryQuery({ limit: 100, cursor: cursor ?? undefined }).nextCursor;
+    for (let i = 0; i < 80; i++)
+      cursor = t.library.galleryQuery({ limit: 100, cursor: cursor ?? undefined }).nextCursor;
     const deep = medianMs(() => t.library.galleryQuery({ limit: 100, cursor: cursor! }));
     const bySource = medianMs(() => t.library.galleryQuery({ limit: 100, source: 'generated' }));
     const search = medianMs(() => t.library.galleryQuery({ limit: 100, search: 'portrait' }));
     const prefix = medianMs(() => t.library.galleryQuery({ limit: 100, search: 'p' }));
     const timings = { first, deep, bySource, search, prefix };
-    console.log('gallery page ms at 10k images:', JSON.stringify(timings, (_, v: unknown) => (typeof v === 'number' ? +v.toFixed(3) : v)));
+    console.log(
+      'gallery page ms at 10k images:',
+      JSON.stringify(timings, (_, v: unknown) => (typeof v === 'number' ? +v.toFixed(3) : v)),
+    );
     // Typically well under 2 ms here; the bound leaves room for a loaded CI machine.
     for (const ms of Object.values(timings)) expect(ms).toBeLessThan(20);
   });

@@ -21,7 +21,10 @@ async function write(name: string, bytes: Uint8Array | string): Promise<string> 
   return file;
 }
 
-async function accepted(file: string, limits = DEFAULT_INGEST_LIMITS): Promise<NormalizedImage & { sourceSha256: string }> {
+async function accepted(
+  file: string,
+  limits = DEFAULT_INGEST_LIMITS,
+): Promise<NormalizedImage & { sourceSha256: string }> {
   const outcome = await ingestImage(file, limits);
   if (!outcome.ok) throw new Error(`expected ${file} to be accepted, got: ${outcome.reason}`);
   return outcome.value;

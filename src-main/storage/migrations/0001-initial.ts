@@ -78,6 +78,8 @@ export const migration0001: Migration = {
       ) STRICT;
 
       -- Full-text search over prompts and captions; one row per image, kept by the library.
+      -- rowid = created_at << 21 | 21 bits of sha256 (see library/fts.ts), so matches come newest
+      -- first without a sort; prefix indexes keep one- and two-letter search-as-you-type fast.
       CREATE VIRTUAL TABLE image_text USING fts5 (
         sha256 UNINDEXED, prompt, captions, tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2'
       );

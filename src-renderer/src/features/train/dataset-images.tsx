@@ -32,11 +32,6 @@ export function DatasetImages({ datasetId, acceptedCount }: Props) {
     return () => clearTimeout(timer);
   }, [client, datasetId, epoch, version, acceptedCount]);
 
-  return () => clearTimeout(timer);
-    // `loaded` only picks the delay; it must not trigger a refresh by itself.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [client, datasetId, epoch, version, acceptedCount]);
-
   return (
     <section className="dataset-images" aria-labelledby="dataset-images-title">
       <header className="section-head">

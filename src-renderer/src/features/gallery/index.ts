@@ -1,0 +1,2 @@
+/** Gallery: the library's images, virtualized, with a detail view. */
+export { GalleryPage } from './gallery-page';

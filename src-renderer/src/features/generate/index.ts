@@ -1,0 +1,2 @@
+/** Generate (not built yet). */
+export { GeneratePage } from './generate-page';

@@ -1,0 +1,2 @@
+/** Models (not built yet). */
+export { ModelsPage } from './models-page';

@@ -1,0 +1,2 @@
+/** Settings: app facts. */
+export { SettingsPage } from './settings-page';

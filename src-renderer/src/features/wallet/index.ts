@@ -1,0 +1,2 @@
+/** Wallet (not built yet). */
+export { WalletPage } from './wallet-page';

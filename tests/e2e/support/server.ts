@@ -1,0 +1,101 @@
+/**
+ * Starts the real headless studio (`pinhole serve`) as a child process on a free port with
+ * its own temporary data home, and stops it again. Tests talk to it only through a browser.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+
+const ROOT = path.resolve(import.meta.dirname, '../../..');
+const CLI = path.join(ROOT, 'bin/pinhole.js');
+const READY = /Pinhole Studio is serving at (\S+)/;
+const START_TIMEOUT_MS = 30_000;
+
+/** A running server. */
+export type StudioServer = {
+  /** The address to open, including `?token=` when the server has one. */
+  url: string;
+  /** The origin (`http://127.0.0.1:PORT`). */
+  origin: string;
+  dataDir: string;
+  /** Everything the server wrote to stderr (for failure messages). */
+  stderr(): string;
+  /** Stops the server and deletes its data home. */
+  stop(): Promise<void>;
+};
+
+/** Fails fast with a clear message when the app was not built (`npm test` builds first). */
+function requireBuild(): void {
+  for (const file of ['dist/main/cli/main.js', 'dist/renderer/index.html']) {
+    if (!existsSync(path.join(ROOT, file))) {
+      throw new Error(`${file} is missing: run \`npm run build\` before the e2e tests.`);
+    }
+  }
+}
+
+function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+/** Starts `pinhole serve --port 0` in a fresh data home; resolves once it prints its address. */
+export async function startStudioServer(options: { token?: string } = {}): Promise<StudioServer> {
+  requireBuild();
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'pinhole-e2e-'));
+  const args = [CLI, 'serve', '--data-dir', dataDir, '--port', '0'];
+  if (options.token) args.push('--token', options.token);
+  // PINHOLE_TOKEN from the developer's shell must not leak into the test server.
+  const env = { ...process.env };
+  delete env['PINHOLE_TOKEN'];
+  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`pinhole serve did not start in ${START_TIMEOUT_MS} ms.\n${stderr}`)), START_TIMEOUT_MS);
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      const match = READY.exec(line);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`pinhole serve exited (${signal ?? code}) before it was ready.\n${stderr}`));
+    });
+  }).catch(async (error: unknown) => {
+    child.kill('SIGKILL');
+    await rm(dataDir, { recursive: true, force: true });
+    throw error;
+  });
+
+  return {
+    url,
+    origin: new URL(url).origin,
+    dataDir,
+    stderr: () => stderr,
+    async stop() {
+      child.kill('SIGTERM');
+      // A graceful stop closes the database; a hung one must not hang the suite.
+      if (!(await waitForExit(child, 10_000))) {
+        child.kill('SIGKILL');
+        await waitForExit(child, 5_000);
+      }
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
