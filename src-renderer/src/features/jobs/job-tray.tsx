@@ -2,9 +2,9 @@
  * The job tray, docked under every page: running and queued jobs with progress and Cancel,
  * and a collapsible history of finished ones. Reads the shared job cache only.
  */
-import { useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { plural } from '../../components/format';
+import { useStoredFlag } from '../../lib/use-stored-flag';
 import { selectActiveJobs, selectFinishedJobs, useJobsStore } from '../../state/jobs-store';
 import { JobRow } from './job-row';
 import './jobs.css';
@@ -16,8 +16,9 @@ const HISTORY_SHOWN = 50;
 export function JobTray() {
   const active = useJobsStore(useShallow(selectActiveJobs));
   const finished = useJobsStore(useShallow(selectFinishedJobs));
-  const [open, setOpen] = useState(true);
-  const [historyOpen, setHistoryOpen] = useState(false);
+  // Open by default so a job that just finished stays in sight; the choice is remembered.
+  const [open, setOpen] = useStoredFlag('tray.open', true);
+  const [historyOpen, setHistoryOpen] = useStoredFlag('tray.history', true);
 
   const running = active.filter((job) => job.state === 'running').length;
   const summary =

@@ -2,7 +2,6 @@
  * Train: build a dataset of a subject's photos (create, import, caption, prune). The training
  * run itself needs the training engine, which this build does not have, and says so.
  */
-import { useEffect } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { ErrorText } from '../../components/error-text';
 import { navigate, useRoute } from '../../lib/router';
@@ -30,18 +29,14 @@ export function TrainPage() {
   const { rest } = useRoute();
   const { datasets, loaded, error } = useDatasetsStore(useShallow(selectDatasets));
   const routeId = rest[0] ?? null;
-  const selected = datasets.find((d) => d.id === routeId) ?? null;
+  // With nothing (or a deleted dataset) in the address, show the first one. Derived, not
+  // redirected: a redirect effect can race a navigation away from this page.
+  const selected = datasets.find((d) => d.id === routeId) ?? datasets[0] ?? null;
   const latestImport = useJobsStore(selectLatestImport(selected));
   const acceptedCount = useImportResultsStore((s) => {
     const results = latestImport ? s.byJob[latestImport.id] : undefined;
     return results ? Object.values(results).filter((r) => r.status === 'accepted').length : 0;
   });
-
-  // With nothing (or a deleted dataset) selected, fall back to the first one.
-  const fallbackId = datasets[0]?.id ?? null;
-  useEffect(() => {
-    if (loaded && !selected && fallbackId) navigate('train', [fallbackId], { replace: true });
-  }, [loaded, selected, fallbackId]);
 
   const select = (id: string): void => navigate('train', [id]);
 
