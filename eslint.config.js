@@ -43,8 +43,16 @@ export default tseslint.config(
         'error',
         {
           zones: [
-            { target: './src-shared', from: ['./src-main', './src-renderer', './src-cloud'], message: 'src-shared imports nothing of the app.' },
-            { target: './src-renderer', from: ['./src-main', './src-cloud'], message: 'The renderer talks to main only through the contract.' },
+            {
+              target: './src-shared',
+              from: ['./src-main', './src-renderer', './src-cloud'],
+              message: 'src-shared imports nothing of the app.',
+            },
+            {
+              target: './src-renderer',
+              from: ['./src-main', './src-cloud'],
+              message: 'The renderer talks to main only through the contract.',
+            },
             { target: './src-main', from: ['./src-renderer'], message: 'Main never imports the renderer.' },
             ...Object.entries(MAIN_LAYERS).map(([layer, allowed]) => ({
               target: `./src-main/${layer}`,
@@ -67,7 +75,10 @@ export default tseslint.config(
     files: ['src-main/**/*.ts', 'src-shared/**/*.ts', 'src-renderer/**/*.{ts,tsx}'],
     ignores: ['src-main/app/**'],
     rules: {
-      'no-restricted-imports': ['error', { paths: [{ name: 'electron', message: 'Only src-main/app imports electron.' }] }],
+      'no-restricted-imports': [
+        'error',
+        { paths: [{ name: 'electron', message: 'Only src-main/app imports electron.' }] },
+      ],
     },
   },
   {

@@ -27,7 +27,9 @@ function median(xs) {
 async function coldStart() {
   const home = path.join(work, `serve-${Math.random().toString(16).slice(2)}`);
   const t0 = performance.now();
-  const child = spawn(process.execPath, [bin, 'serve', '--data-dir', home, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [bin, 'serve', '--data-dir', home, '--port', '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const url = await new Promise((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d) => {
@@ -37,7 +39,11 @@ async function coldStart() {
     });
     child.on('exit', (code) => reject(new Error(`serve exited ${code}`)));
   });
-  const res = await fetch(new URL('api/call/app.info', url), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+  const res = await fetch(new URL('api/call/app.info', url), {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: '{}',
+  });
   if (!res.ok) throw new Error(`app.info answered ${res.status}`);
   const ms = performance.now() - t0;
   await new Promise((resolve) => {
@@ -51,7 +57,15 @@ async function importThroughput() {
   const photos = path.join(work, 'photos');
   mkdirSync(photos);
   process.stderr.write(`bench: generating ${IMPORT_COUNT} 2048×1536 JPEGs…\n`);
-  const base = await sharp({ create: { width: 2048, height: 1536, channels: 3, background: '#000', noise: { type: 'gaussian', mean: 128, sigma: 30 } } })
+  const base = await sharp({
+    create: {
+      width: 2048,
+      height: 1536,
+      channels: 3,
+      background: '#000',
+      noise: { type: 'gaussian', mean: 128, sigma: 30 },
+    },
+  })
     .raw()
     .toBuffer();
   for (let i = 0; i < IMPORT_COUNT; i++) {
@@ -59,13 +73,22 @@ async function importThroughput() {
     const bx = (i % 64) * 32;
     const by = Math.floor(i / 64) * 32;
     for (let y = by; y < by + 32; y++) base.fill(255, (y * 2048 + bx) * 3, (y * 2048 + bx + 32) * 3);
-    writeFileSync(path.join(photos, `photo-${String(i).padStart(3, '0')}.jpg`), await sharp(base, { raw: { width: 2048, height: 1536, channels: 3 } }).jpeg({ quality: 90 }).toBuffer());
+    writeFileSync(
+      path.join(photos, `photo-${String(i).padStart(3, '0')}.jpg`),
+      await sharp(base, { raw: { width: 2048, height: 1536, channels: 3 } })
+        .jpeg({ quality: 90 })
+        .toBuffer(),
+    );
   }
   const home = path.join(work, 'import-home');
   const t0 = performance.now();
-  const child = spawn(process.execPath, ['--import', RSS_HOOK, bin, 'import', photos, '--dataset', 'bench', '--json', '--data-dir', home], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', RSS_HOOK, bin, 'import', photos, '--dataset', 'bench', '--json', '--data-dir', home],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -73,14 +96,23 @@ async function importThroughput() {
   const code = await new Promise((resolve) => child.on('exit', resolve));
   const seconds = (performance.now() - t0) / 1000;
   const accepted = stdout.split('\n').filter((l) => l.includes('"accepted"')).length;
-  if (code !== 0 || accepted !== IMPORT_COUNT) throw new Error(`import failed (exit ${code}, ${accepted} accepted): ${stderr}`);
+  if (code !== 0 || accepted !== IMPORT_COUNT)
+    throw new Error(`import failed (exit ${code}, ${accepted} accepted): ${stderr}`);
   const peakKb = Number(/PEAK_RSS_KB=(\d+)/.exec(stderr)?.[1] ?? NaN);
   return { imagesPerSecond: IMPORT_COUNT / seconds, seconds, peakRssMb: peakKb / 1024 };
 }
 
 async function gallery() {
   const out = path.join(root, 'dist/bench/gallery-bench.mjs');
-  await build({ entryPoints: [path.join(root, 'scripts/bench/gallery-bench.ts')], bundle: true, platform: 'node', format: 'esm', packages: 'external', outfile: out, logLevel: 'warning' });
+  await build({
+    entryPoints: [path.join(root, 'scripts/bench/gallery-bench.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    packages: 'external',
+    outfile: out,
+    logLevel: 'warning',
+  });
   const { benchGallery } = await import(out);
   process.stderr.write(`bench: filling a gallery with ${GALLERY_COUNT} images…\n`);
   return benchGallery(path.join(work, 'gallery-home'), GALLERY_COUNT);
@@ -99,9 +131,15 @@ try {
   };
   const f = (n) => n.toFixed(1);
   console.log('Pinhole Studio — bench');
-  console.log(`  serve cold start → first API answer   ${f(figures.serveColdStartMs.median)} ms median (min ${f(figures.serveColdStartMs.min)}, ${starts.length} runs)`);
-  console.log(`  import ${IMPORT_COUNT} × 2048×1536 JPEG             ${f(imp.imagesPerSecond)} images/s (${f(imp.seconds)} s), peak RSS ${f(imp.peakRssMb)} MB`);
-  console.log(`  gallery at ${gal.images} images: first page   ${gal.firstPageMs.toFixed(2)} ms, deep page ${gal.deepPageMs.toFixed(2)} ms, search ${gal.searchPageMs.toFixed(2)} ms (100 per page)`);
+  console.log(
+    `  serve cold start → first API answer   ${f(figures.serveColdStartMs.median)} ms median (min ${f(figures.serveColdStartMs.min)}, ${starts.length} runs)`,
+  );
+  console.log(
+    `  import ${IMPORT_COUNT} × 2048×1536 JPEG             ${f(imp.imagesPerSecond)} images/s (${f(imp.seconds)} s), peak RSS ${f(imp.peakRssMb)} MB`,
+  );
+  console.log(
+    `  gallery at ${gal.images} images: first page   ${gal.firstPageMs.toFixed(2)} ms, deep page ${gal.deepPageMs.toFixed(2)} ms, search ${gal.searchPageMs.toFixed(2)} ms (100 per page)`,
+  );
   console.log(`  bench process peak RSS                ${f(figures.benchProcessPeakRssMb)} MB`);
   console.log(JSON.stringify(figures));
 } finally {

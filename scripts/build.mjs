@@ -18,8 +18,19 @@ const common = {
 };
 
 await Promise.all([
-  build({ ...common, format: 'esm', entryPoints: { 'cli/main': 'src-main/cli/main.ts', 'app/main': 'src-main/app/main.ts' }, outdir: 'dist/main' }),
-  build({ ...common, format: 'cjs', entryPoints: ['src-main/app/preload.ts'], outfile: 'dist/main/app/preload.cjs', external: ['electron'] }),
+  build({
+    ...common,
+    format: 'esm',
+    entryPoints: { 'cli/main': 'src-main/cli/main.ts', 'app/main': 'src-main/app/main.ts' },
+    outdir: 'dist/main',
+  }),
+  build({
+    ...common,
+    format: 'cjs',
+    entryPoints: ['src-main/app/preload.ts'],
+    outfile: 'dist/main/app/preload.cjs',
+    external: ['electron'],
+  }),
 ]);
 await viteBuild({ configFile: `${root}src-renderer/vite.config.ts`, logLevel: 'warn' });
 console.log('built dist/main and dist/renderer');

@@ -8,7 +8,20 @@ import { Library } from '../../src-main/library';
 import { openDataHome } from '../../src-main/platform/data-home';
 import { openDatabase } from '../../src-main/storage/database';
 
-const WORDS = ['portrait', 'dog', 'sunset', 'forest', 'studio', 'neon', 'city', 'river', 'castle', 'robot', 'cat', 'beach'];
+const WORDS = [
+  'portrait',
+  'dog',
+  'sunset',
+  'forest',
+  'studio',
+  'neon',
+  'city',
+  'river',
+  'castle',
+  'robot',
+  'cat',
+  'beach',
+];
 
 export async function benchGallery(dataDir: string, count: number): Promise<Record<string, number>> {
   const home = openDataHome(dataDir);
@@ -19,7 +32,9 @@ export async function benchGallery(dataDir: string, count: number): Promise<Reco
     // 8×8 PNGs differing in their pixels: distinct content, cheap to encode.
     const pixels = Buffer.alloc(8 * 8 * 3);
     pixels.writeUInt32LE(i, 0);
-    const png = await sharp(pixels, { raw: { width: 8, height: 8, channels: 3 } }).png().toBuffer();
+    const png = await sharp(pixels, { raw: { width: 8, height: 8, channels: 3 } })
+      .png()
+      .toBuffer();
     const prompt = `${WORDS[i % WORDS.length]!} ${WORDS[(i * 7) % WORDS.length]!} number ${i}`;
     await library.addGeneratedImage({ png, prompt, metadata: { seed: i } });
   }

@@ -42,7 +42,12 @@ export async function connect(options: ConnectOptions): Promise<CoreConnection> 
 }
 
 function connectLocal(options: ConnectOptions): CoreConnection {
-  const studio = createStudio({ dataDir: options.dataDir, mode: 'headless', version: options.version, runJobs: options.runJobs });
+  const studio = createStudio({
+    dataDir: options.dataDir,
+    mode: 'headless',
+    version: options.version,
+    runJobs: options.runJobs,
+  });
   return {
     kind: 'local',
     call: async <M extends MethodName>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>> => {
@@ -67,11 +72,19 @@ async function connectRemote(baseUrl: string, token: string | null, wantEvents: 
       ws.once('unexpected-response', (_req, res) =>
         reject(
           res.statusCode === 401
-            ? new PinholeError('UNAUTHORIZED', 'The server on this data home needs its access token: set PINHOLE_TOKEN.')
-            : new PinholeError('UNAVAILABLE', `The server on this data home refused the event stream (${res.statusCode}).`),
+            ? new PinholeError(
+                'UNAUTHORIZED',
+                'The server on this data home needs its access token: set PINHOLE_TOKEN.',
+              )
+            : new PinholeError(
+                'UNAVAILABLE',
+                `The server on this data home refused the event stream (${res.statusCode}).`,
+              ),
         ),
       );
-      ws.once('error', (error) => reject(new PinholeError('UNAVAILABLE', `Cannot reach the server at ${baseUrl}: ${error.message}`)));
+      ws.once('error', (error) =>
+        reject(new PinholeError('UNAVAILABLE', `Cannot reach the server at ${baseUrl}: ${error.message}`)),
+      );
     });
     socket.on('message', (data) => {
       const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
@@ -97,9 +110,14 @@ async function connectRemote(baseUrl: string, token: string | null, wantEvents: 
         throw new PinholeError('UNAVAILABLE', `Cannot reach the server at ${baseUrl}: ${(error as Error).message}`);
       }
       const body = (await res.json().catch(() => null)) as { ok: boolean; result?: unknown; error?: never } | null;
-      if (!body) throw new PinholeError('UNAVAILABLE', `The server at ${baseUrl} answered ${res.status} without a body`);
+      if (!body)
+        throw new PinholeError('UNAVAILABLE', `The server at ${baseUrl} answered ${res.status} without a body`);
       if (!body.ok) {
-        if (res.status === 401) throw new PinholeError('UNAUTHORIZED', 'The server on this data home needs its access token: set PINHOLE_TOKEN.');
+        if (res.status === 401)
+          throw new PinholeError(
+            'UNAUTHORIZED',
+            'The server on this data home needs its access token: set PINHOLE_TOKEN.',
+          );
         throw deserializeError(body.error!);
       }
       return body.result as ResultOf<M>;

@@ -75,7 +75,9 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (error) {
     out.endProgress();
-    const wire = serializeError(isArgError(error) ? new PinholeError('INVALID_PARAMS', (error as Error).message) : error);
+    const wire = serializeError(
+      isArgError(error) ? new PinholeError('INVALID_PARAMS', (error as Error).message) : error,
+    );
     if (json) out.line({ error: wire });
     out.info(`pinhole: ${wire.message}`);
     return exitCodeFor(wire.code);

@@ -43,9 +43,13 @@ export function openDataHome(root: string): DataHome {
       mkdirSync(dir, { recursive: true });
     }
   } catch (error) {
-    throw new PinholeError('DATA_HOME_UNAVAILABLE', `Cannot create the data home at ${root}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new PinholeError(
+      'DATA_HOME_UNAVAILABLE',
+      `Cannot create the data home at ${root}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
   return home;
 }

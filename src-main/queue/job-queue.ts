@@ -63,7 +63,8 @@ export class JobQueue {
   }
 
   register(handler: AnyJobHandler): void {
-    if (this.handlers.has(handler.kind)) throw new PinholeError('INTERNAL', `Job kind registered twice: ${handler.kind}`);
+    if (this.handlers.has(handler.kind))
+      throw new PinholeError('INTERNAL', `Job kind registered twice: ${handler.kind}`);
     this.handlers.set(handler.kind, handler);
   }
 

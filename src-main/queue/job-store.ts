@@ -61,7 +61,10 @@ export type ClaimedJob = { view: JobView; checkpoint: unknown };
 export class JobStore {
   constructor(private readonly db: Database) {}
 
-  insert(job: { id: string; kind: string; lane: Lane; priority: number; title: string; params: unknown }, now: number): JobView {
+  insert(
+    job: { id: string; kind: string; lane: Lane; priority: number; title: string; params: unknown },
+    now: number,
+  ): JobView {
     this.db
       .prepare(
         `INSERT INTO jobs (id, seq, kind, lane, priority, state, title, params, created_at)
@@ -119,14 +122,22 @@ export class JobStore {
   }
 
   saveProgress(id: string, progress: JobProgress): void {
-    this.db.prepare(`UPDATE jobs SET progress = ? WHERE id = ? AND state = 'running'`).run(JSON.stringify(progress), id);
+    this.db
+      .prepare(`UPDATE jobs SET progress = ? WHERE id = ? AND state = 'running'`)
+      .run(JSON.stringify(progress), id);
   }
 
   saveCheckpoint(id: string, checkpoint: unknown): void {
     this.db.prepare('UPDATE jobs SET checkpoint = ? WHERE id = ?').run(JSON.stringify(checkpoint), id);
   }
 
-  finish(id: string, state: 'succeeded' | 'failed' | 'canceled', now: number, result: unknown, error: SerializedError | null): void {
+  finish(
+    id: string,
+    state: 'succeeded' | 'failed' | 'canceled',
+    now: number,
+    result: unknown,
+    error: SerializedError | null,
+  ): void {
     this.db
       .prepare(
         `UPDATE jobs SET state = ?, finished_at = ?, result = ?, error = ?, runner = NULL, checkpoint = NULL
@@ -143,7 +154,9 @@ export class JobStore {
         if (!row) return 'missing' as const;
         if (row.state === 'queued' || row.state === 'interrupted') {
           this.db
-            .prepare(`UPDATE jobs SET state = 'canceled', finished_at = ?, runner = NULL, checkpoint = NULL WHERE id = ?`)
+            .prepare(
+              `UPDATE jobs SET state = 'canceled', finished_at = ?, runner = NULL, checkpoint = NULL WHERE id = ?`,
+            )
             .run(now, id);
           return 'canceled' as const;
         }

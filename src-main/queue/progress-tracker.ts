@@ -13,6 +13,8 @@ export class ProgressTracker {
   private lastEventAt = -Infinity;
   private lastPersistAt = -Infinity;
   private pending: JobProgress | null = null;
+  /** The last progress sent as an event but not yet written to the database. */
+  private unsaved: JobProgress | null = null;
 
   constructor(
     private readonly now: () => number,
@@ -38,9 +40,10 @@ export class ProgressTracker {
     }
   }
 
-  /** Sends the last throttled report, if any. */
+  /** Sends the last throttled report and makes sure the latest progress is stored (the job is ending). */
   flush(): void {
     if (this.pending) this.send(this.pending, this.now(), true);
+    else if (this.unsaved) this.send(this.unsaved, this.now(), true);
   }
 
   private send(progress: JobProgress, at: number, forcePersist = false): void {
@@ -48,6 +51,7 @@ export class ProgressTracker {
     this.lastEventAt = at;
     const persist = forcePersist || at - this.lastPersistAt >= PERSIST_INTERVAL_MS || progress.step >= progress.total;
     if (persist) this.lastPersistAt = at;
+    this.unsaved = persist ? null : progress;
     this.emit(progress, persist);
   }
 

@@ -85,12 +85,22 @@ export async function startServer(studio: Studio, options: ServerOptions): Promi
     const url = new URL(req.url ?? '/', 'http://localhost');
     const verdict = guard(req, url);
     if (!verdict.ok) {
-      sendJson(res, verdict.status, { ok: false, error: { name: 'PinholeError', code: verdict.status === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN', message: `Refused: ${verdict.reason}` } });
+      sendJson(res, verdict.status, {
+        ok: false,
+        error: {
+          name: 'PinholeError',
+          code: verdict.status === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN',
+          message: `Refused: ${verdict.reason}`,
+        },
+      });
       return;
     }
     if (verdict.viaQueryToken) {
       // Trade the token in the address bar for an HttpOnly cookie and drop it from the URL.
-      res.setHeader('Set-Cookie', `${TOKEN_COOKIE}=${encodeURIComponent(options.token ?? '')}; HttpOnly; SameSite=Strict; Path=/`);
+      res.setHeader(
+        'Set-Cookie',
+        `${TOKEN_COOKIE}=${encodeURIComponent(options.token ?? '')}; HttpOnly; SameSite=Strict; Path=/`,
+      );
       url.searchParams.delete('token');
       res.writeHead(303, { Location: url.pathname + url.search }).end();
       return;
@@ -115,7 +125,10 @@ export async function startServer(studio: Studio, options: ServerOptions): Promi
       const dataset = DatasetName.safeParse(url.searchParams.get('dataset') ?? '');
       if (!dataset.success) {
         req.resume();
-        sendJson(res, 400, { ok: false, error: { name: 'PinholeError', code: 'INVALID_PARAMS', message: 'Upload needs ?dataset=NAME' } });
+        sendJson(res, 400, {
+          ok: false,
+          error: { name: 'PinholeError', code: 'INVALID_PARAMS', message: 'Upload needs ?dataset=NAME' },
+        });
         return;
       }
       try {
@@ -198,7 +211,11 @@ function statusFor(response: CallResponse): number {
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+  });
   res.end(text);
 }
 
@@ -207,7 +224,10 @@ function notFound(res: ServerResponse): void {
 }
 
 function methodNotAllowed(res: ServerResponse): void {
-  sendJson(res, 405, { ok: false, error: { name: 'PinholeError', code: 'INVALID_PARAMS', message: 'Method not allowed' } });
+  sendJson(res, 405, {
+    ok: false,
+    error: { name: 'PinholeError', code: 'INVALID_PARAMS', message: 'Method not allowed' },
+  });
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {

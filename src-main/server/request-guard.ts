@@ -92,7 +92,8 @@ export function checkRequest(req: GuardRequest, policy: GuardPolicy): GuardVerdi
       origin !== null &&
       (origin.protocol === 'http:' || origin.protocol === 'https:') &&
       origin.host.toLowerCase() === req.host.trim().toLowerCase() &&
-      (!policy.loopback || (isLoopbackHost(origin.host) && portOf(origin.host, origin.protocol === 'https:' ? 443 : 80) === policy.port));
+      (!policy.loopback ||
+        (isLoopbackHost(origin.host) && portOf(origin.host, origin.protocol === 'https:' ? 443 : 80) === policy.port));
     if (!sameOrigin) return { ok: false, status: 403, reason: `Origin "${req.origin.slice(0, 100)}" is not allowed` };
   }
   if (policy.token === null) return { ok: true, viaQueryToken: false };

@@ -17,8 +17,10 @@ export type UploadLimits = { maxFileBytes: number; maxRequestBytes: number; maxF
 
 /** A safe file name for disk: the base name only, no control or path characters, unique in the batch. */
 export function safeFileName(name: string, taken: Set<string>): string {
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what must go
-  const base = path.basename(name.replace(/\\/g, '/')).replace(/[\u0000-\u001f<>:"/\\|?*]/g, '_').slice(-200);
+  // Control characters are exactly what must go, with the characters Windows forbids in names.
+  // eslint-disable-next-line no-control-regex
+  const unsafe = /[\u0000-\u001f<>:"/\\|?*]/g;
+  const base = path.basename(name.replace(/\\/g, '/')).replace(unsafe, '_').slice(-200);
   const clean = base === '' || base === '.' || base === '..' ? 'upload' : base;
   let candidate = clean;
   for (let i = 2; taken.has(candidate.toLowerCase()); i++) {
@@ -37,7 +39,10 @@ export async function receiveUpload(
 ): Promise<{ folder: string; files: number }> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limits.maxRequestBytes) {
-    throw new PinholeError('PAYLOAD_TOO_LARGE', `The upload is over the ${mb(limits.maxRequestBytes)} limit per request.`);
+    throw new PinholeError(
+      'PAYLOAD_TOO_LARGE',
+      `The upload is over the ${mb(limits.maxRequestBytes)} limit per request.`,
+    );
   }
   const folder = path.join(uploadsRoot, newId('upload'));
   await mkdir(folder, { recursive: true });
@@ -69,11 +74,21 @@ export async function receiveUpload(
         stream.on('data', (chunk: Buffer) => {
           total += chunk.length;
           if (total > limits.maxRequestBytes) {
-            fail(new PinholeError('PAYLOAD_TOO_LARGE', `The upload is over the ${mb(limits.maxRequestBytes)} limit per request.`));
+            fail(
+              new PinholeError(
+                'PAYLOAD_TOO_LARGE',
+                `The upload is over the ${mb(limits.maxRequestBytes)} limit per request.`,
+              ),
+            );
           }
         });
         stream.on('limit', () =>
-          fail(new PinholeError('PAYLOAD_TOO_LARGE', `${info.filename} is over the ${mb(limits.maxFileBytes)} limit per file.`)),
+          fail(
+            new PinholeError(
+              'PAYLOAD_TOO_LARGE',
+              `${info.filename} is over the ${mb(limits.maxFileBytes)} limit per file.`,
+            ),
+          ),
         );
         writes.push(pipeline(stream, createWriteStream(path.join(folder, name))));
       });

@@ -47,7 +47,8 @@ export function openDatabase(file: string, options: OpenDatabaseOptions = {}): D
 export function migrate(db: Database, migrations: readonly Migration[]): void {
   const ordered = [...migrations].sort((a, b) => a.version - b.version);
   ordered.forEach((m, i) => {
-    if (m.version !== i + 1) throw new PinholeError('INTERNAL', `Migrations are not numbered 1..n (found ${m.version})`);
+    if (m.version !== i + 1)
+      throw new PinholeError('INTERNAL', `Migrations are not numbered 1..n (found ${m.version})`);
   });
   const latest = latestSchemaVersion(ordered);
   const current = db.pragma('user_version', { simple: true }) as number;

@@ -9,7 +9,12 @@ import type { JobQueue } from '../queue';
 
 export type AppInfo = { version: string; mode: 'desktop' | 'headless'; dataDir: string; schemaVersion: number };
 
-export function createApiHandlers(deps: { queue: JobQueue; library: Library; info: AppInfo; importKind: string }): ApiHandlers {
+export function createApiHandlers(deps: {
+  queue: JobQueue;
+  library: Library;
+  info: AppInfo;
+  importKind: string;
+}): ApiHandlers {
   const { queue, library, info, importKind } = deps;
   return {
     'app.info': () => ({ ...info, platform: `${process.platform}-${process.arch}` }),

@@ -57,9 +57,7 @@ export const methods = {
     result: Page(DatasetImage),
   },
   'datasets.setCaption': {
-    params: z
-      .object({ datasetId: z.string().min(1), sha256: Sha256, caption: z.string().max(2000) })
-      .strict(),
+    params: z.object({ datasetId: z.string().min(1), sha256: Sha256, caption: z.string().max(2000) }).strict(),
     result: DatasetImage,
   },
   'datasets.removeImage': {

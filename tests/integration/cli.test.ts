@@ -31,7 +31,15 @@ describe('pinhole CLI', () => {
     expect(lines[2]!['reason']).toMatch(/empty/i);
     expect(Object.keys(lines[0]!).sort()).toEqual(['file', 'status']);
 
-    const again = await runCli(['import', path.join(photos, 'a.jpg'), '--dataset', 'rex', '--json', '--data-dir', home]);
+    const again = await runCli([
+      'import',
+      path.join(photos, 'a.jpg'),
+      '--dataset',
+      'rex',
+      '--json',
+      '--data-dir',
+      home,
+    ]);
     expect(again.code).toBe(0);
     expect(jsonLines(again.stdout)).toEqual([{ file: path.join(photos, 'a.jpg'), status: 'duplicate' }]);
 
@@ -92,7 +100,10 @@ describe('pinhole CLI', () => {
 
     const db = new BetterSqlite3(path.join(home, 'pinhole.db'), { readonly: true });
     const job = db.prepare('SELECT state, attempts FROM jobs').get();
-    const results = db.prepare('SELECT idx, status FROM import_results ORDER BY idx').all() as { idx: number; status: string }[];
+    const results = db.prepare('SELECT idx, status FROM import_results ORDER BY idx').all() as {
+      idx: number;
+      status: string;
+    }[];
     const images = (db.prepare('SELECT COUNT(*) n FROM images').get() as { n: number }).n;
     const members = (db.prepare('SELECT COUNT(*) n FROM dataset_images').get() as { n: number }).n;
     db.close();

@@ -15,7 +15,14 @@ function raw(
 ): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, method: options.method ?? 'GET', path: options.path, headers: options.headers, setHost: false },
+      {
+        host: '127.0.0.1',
+        port,
+        method: options.method ?? 'GET',
+        path: options.path,
+        headers: options.headers,
+        setHost: false,
+      },
       (res) => {
         let body = '';
         res.on('data', (d: Buffer) => (body += d.toString()));
@@ -43,7 +50,11 @@ function multipart(files: { name: string; data: Buffer }[]): { body: Buffer; typ
   const boundary = '----pinhole' + Math.random().toString(16).slice(2);
   const parts: Buffer[] = [];
   for (const f of files) {
-    parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="${f.name}"\r\nContent-Type: application/octet-stream\r\n\r\n`));
+    parts.push(
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="${f.name}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+      ),
+    );
     parts.push(f.data, Buffer.from('\r\n'));
   }
   parts.push(Buffer.from(`--${boundary}--\r\n`));
@@ -86,7 +97,11 @@ describe('headless server on loopback', () => {
     expect(JSON.parse(info.body)).toMatchObject({ ok: true, result: { mode: 'headless', version: 'test' } });
     const same = await call('datasets.list', {}, { Origin: `http://${host}` });
     expect(same.status).toBe(200);
-    const viaLocalhost = await call('datasets.list', {}, { Host: `localhost:${server.port}`, Origin: `http://localhost:${server.port}` });
+    const viaLocalhost = await call(
+      'datasets.list',
+      {},
+      { Host: `localhost:${server.port}`, Origin: `http://localhost:${server.port}` },
+    );
     expect(viaLocalhost.status).toBe(200);
   });
 
@@ -121,7 +136,13 @@ describe('headless server on loopback', () => {
   });
 
   it('serves no path outside its folders', async () => {
-    for (const p of ['/../secret.txt', '/%2e%2e/secret.txt', '/media/images/../../secret.txt', '/media/images/abc', '/media/x/' + 'a'.repeat(64)]) {
+    for (const p of [
+      '/../secret.txt',
+      '/%2e%2e/secret.txt',
+      '/media/images/../../secret.txt',
+      '/media/images/abc',
+      '/media/x/' + 'a'.repeat(64),
+    ]) {
       const res = await raw(server.port, { path: p, headers: { Host: host } });
       expect(res.body, p).not.toContain('top secret');
       expect([403, 404], p).toContain(res.status);
@@ -137,12 +158,21 @@ describe('headless server on loopback', () => {
       { name: 'up.jpg', data: (await import('node:fs')).readFileSync(photo) },
       { name: '../../evil.jpg', data: Buffer.from('not an image') },
     ]);
-    const res = await raw(server.port, { method: 'POST', path: '/api/upload?dataset=Uploads', headers: { Host: host, 'Content-Type': type }, body });
+    const res = await raw(server.port, {
+      method: 'POST',
+      path: '/api/upload?dataset=Uploads',
+      headers: { Host: host, 'Content-Type': type },
+      body,
+    });
     expect(res.status).toBe(200);
     const { jobId } = JSON.parse(res.body).result as { jobId: string };
     const job = await studio.waitForJob(jobId);
     expect(job.state).toBe('succeeded');
-    const results = JSON.parse((await call('import.results', { jobId })).body).result as { file: string; status: string; sha256?: string }[];
+    const results = JSON.parse((await call('import.results', { jobId })).body).result as {
+      file: string;
+      status: string;
+      sha256?: string;
+    }[];
     expect(results.map((r) => [r.file, r.status])).toEqual([
       ['evil.jpg', 'rejected'],
       ['up.jpg', 'accepted'],
@@ -158,7 +188,11 @@ describe('headless server on loopback', () => {
     const res = await raw(server.port, {
       method: 'POST',
       path: '/api/upload?dataset=Big',
-      headers: { Host: host, 'Content-Type': 'multipart/form-data; boundary=x', 'Content-Length': String(3 * 1024 ** 3) },
+      headers: {
+        Host: host,
+        'Content-Type': 'multipart/form-data; boundary=x',
+        'Content-Length': String(3 * 1024 ** 3),
+      },
     });
     expect(res.status).toBe(413);
     expect(JSON.parse(res.body).error.code).toBe('PAYLOAD_TOO_LARGE');
@@ -169,7 +203,9 @@ describe('headless server off loopback', () => {
   it('refuses to start on another address without a token', async () => {
     const tmp = makeTempDir('pinhole-server-');
     const studio = createStudio({ dataDir: tmp.dir, mode: 'headless', version: 'test', runJobs: 'none' });
-    await expect(startServer(studio, { host: '0.0.0.0', port: 0, token: null, rendererDir: tmp.dir })).rejects.toMatchObject({
+    await expect(
+      startServer(studio, { host: '0.0.0.0', port: 0, token: null, rendererDir: tmp.dir }),
+    ).rejects.toMatchObject({
       code: 'UNAUTHORIZED',
     });
     await studio.dispose();
@@ -179,16 +215,28 @@ describe('headless server off loopback', () => {
   it('with a token, answers 401 to every request without it, HTTP and WebSocket', async () => {
     const tmp = makeTempDir('pinhole-server-');
     writeFileSync(path.join(tmp.dir, 'index.html'), '<!doctype html>');
-    const studio = createStudio({ dataDir: path.join(tmp.dir, 'home'), mode: 'headless', version: 'test', runJobs: 'none' });
+    const studio = createStudio({
+      dataDir: path.join(tmp.dir, 'home'),
+      mode: 'headless',
+      version: 'test',
+      runJobs: 'none',
+    });
     const server = await startServer(studio, { host: '0.0.0.0', port: 0, token: 'tok-123', rendererDir: tmp.dir });
     const host = `192.0.2.10:${server.port}`;
     const post = (headers: Record<string, string>) =>
-      raw(server.port, { method: 'POST', path: '/api/call/app.info', headers: { Host: host, 'Content-Type': 'application/json', ...headers }, body: '{}' });
+      raw(server.port, {
+        method: 'POST',
+        path: '/api/call/app.info',
+        headers: { Host: host, 'Content-Type': 'application/json', ...headers },
+        body: '{}',
+      });
     expect((await post({})).status).toBe(401);
     expect((await post({ Authorization: 'Bearer nope' })).status).toBe(401);
     expect((await post({ Authorization: 'Bearer tok-123' })).status).toBe(200);
     expect((await raw(server.port, { path: '/', headers: { Host: host } })).status).toBe(401);
-    expect((await raw(server.port, { path: `/media/thumbs/${'a'.repeat(64)}`, headers: { Host: host } })).status).toBe(401);
+    expect((await raw(server.port, { path: `/media/thumbs/${'a'.repeat(64)}`, headers: { Host: host } })).status).toBe(
+      401,
+    );
     expect(await upgrade(server.port, { Host: host })).toBe(401);
     expect(await upgrade(server.port, { Host: host, Authorization: 'Bearer tok-123' })).toBe('open');
     // Opening the page with ?token= trades it for an HttpOnly cookie and drops it from the URL.

@@ -114,7 +114,10 @@ describe('JobQueue', () => {
     const good = queue.enqueue('work', { name: 'good', steps: 2 });
     queue.start();
     await queue.whenIdle();
-    expect(queue.get(bad.id)).toMatchObject({ state: 'failed', error: { code: 'IMPORT_REJECTED', message: 'step 1 broke' } });
+    expect(queue.get(bad.id)).toMatchObject({
+      state: 'failed',
+      error: { code: 'IMPORT_REJECTED', message: 'step 1 broke' },
+    });
     expect(queue.get(good.id)).toMatchObject({ state: 'succeeded', result: { name: 'good' } });
   });
 
@@ -161,7 +164,9 @@ describe('JobQueue', () => {
     queue.register(handler);
     const job = queue.enqueue('resumable', { n: 5 });
     // Simulate a process that claimed the job, got to item 3 and was killed.
-    db.prepare(`UPDATE jobs SET state='running', attempts=1, runner='999999999@${(await import('node:os')).hostname()}', checkpoint='3' WHERE id=?`).run(job.id);
+    db.prepare(
+      `UPDATE jobs SET state='running', attempts=1, runner='999999999@${(await import('node:os')).hostname()}', checkpoint='3' WHERE id=?`,
+    ).run(job.id);
     queue.start();
     const final = await queue.waitFor(job.id);
     expect(final).toMatchObject({ state: 'succeeded', attempts: 2, result: [3, 4] });
@@ -171,7 +176,9 @@ describe('JobQueue', () => {
     queue = new JobQueue(db, { maxAttempts: 2 });
     queue.register(stepHandler('work', 'cpu', []));
     const job = queue.enqueue('work', { name: 'x', steps: 1 });
-    db.prepare(`UPDATE jobs SET state='running', attempts=2, runner='999999999@${(await import('node:os')).hostname()}' WHERE id=?`).run(job.id);
+    db.prepare(
+      `UPDATE jobs SET state='running', attempts=2, runner='999999999@${(await import('node:os')).hostname()}' WHERE id=?`,
+    ).run(job.id);
     queue.start();
     expect(queue.get(job.id)).toMatchObject({ state: 'failed', error: { code: 'INTERRUPTED' } });
   });
@@ -211,5 +218,39 @@ describe('JobQueue', () => {
     await queue.waitFor(mine.id);
     await queue.whenIdle();
     expect(queue.get(other.id).state).toBe('queued');
+  });
+});
+
+describe('JobQueue progress on cancel', () => {
+  it('stores the latest progress when a job is cancelled between persists', async () => {
+    const { dir, cleanup } = makeTempDir();
+    const db = openDatabase(path.join(dir, 'p.db'));
+    const queue = new JobQueue(db);
+    let release!: () => void;
+    const atStep4 = new Promise<void>((r) => (release = r));
+    queue.register({
+      kind: 'steps',
+      lane: 'cpu',
+      params: z.object({}),
+      title: () => 'steps',
+      run: async (ctx) => {
+        for (let i = 1; i <= 100; i++) {
+          ctx.throwIfCanceled();
+          ctx.progress({ step: i, total: 100 });
+          if (i === 4) release();
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      },
+    });
+    const job = queue.enqueue('steps', {});
+    queue.start();
+    await atStep4;
+    queue.cancel(job.id);
+    const final = await queue.waitFor(job.id);
+    expect(final.state).toBe('canceled');
+    expect(final.progress?.step).toBeGreaterThanOrEqual(4);
+    await queue.dispose();
+    db.close();
+    cleanup();
   });
 });

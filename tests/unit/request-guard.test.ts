@@ -18,9 +18,27 @@ const req = (over: Partial<Parameters<typeof checkRequest>[0]>) => ({
 
 describe('request guard', () => {
   it('knows the loopback names, with and without ports', () => {
-    for (const h of ['localhost', 'localhost:7860', '127.0.0.1', '127.0.0.1:1', '127.45.6.7:80', '[::1]', '[::1]:7860', 'LOCALHOST'])
+    for (const h of [
+      'localhost',
+      'localhost:7860',
+      '127.0.0.1',
+      '127.0.0.1:1',
+      '127.45.6.7:80',
+      '[::1]',
+      '[::1]:7860',
+      'LOCALHOST',
+    ])
       expect(isLoopbackHost(h), h).toBe(true);
-    for (const h of ['evil.com', 'localhost.evil.com', '127.0.0.1.evil.com', '128.0.0.1', '0.0.0.0', '[::2]', '127.0.0.256', '10.0.0.1:7860'])
+    for (const h of [
+      'evil.com',
+      'localhost.evil.com',
+      '127.0.0.1.evil.com',
+      '128.0.0.1',
+      '0.0.0.0',
+      '[::2]',
+      '127.0.0.256',
+      '10.0.0.1:7860',
+    ])
       expect(isLoopbackHost(h), h).toBe(false);
     expect(isLoopbackAddress('::1')).toBe(true);
     expect(isLoopbackAddress('0.0.0.0')).toBe(false);
@@ -34,8 +52,18 @@ describe('request guard', () => {
   it('refuses foreign and null Origins (CSRF), accepts same-origin and no Origin', () => {
     expect(checkRequest(req({}), loopback)).toMatchObject({ ok: true });
     expect(checkRequest(req({ origin: 'http://127.0.0.1:7860' }), loopback)).toMatchObject({ ok: true });
-    expect(checkRequest(req({ host: 'localhost:7860', origin: 'http://localhost:7860' }), loopback)).toMatchObject({ ok: true });
-    for (const origin of ['null', 'http://evil.com', 'http://127.0.0.1:9999', 'http://localhost:7860', 'file://', 'chrome-extension://abc', 'garbage'])
+    expect(checkRequest(req({ host: 'localhost:7860', origin: 'http://localhost:7860' }), loopback)).toMatchObject({
+      ok: true,
+    });
+    for (const origin of [
+      'null',
+      'http://evil.com',
+      'http://127.0.0.1:9999',
+      'http://localhost:7860',
+      'file://',
+      'chrome-extension://abc',
+      'garbage',
+    ])
       expect(checkRequest(req({ origin }), loopback), origin).toMatchObject({ ok: false, status: 403 });
   });
 
@@ -44,10 +72,16 @@ describe('request guard', () => {
     const off = (o: Partial<Parameters<typeof checkRequest>[0]>) => req({ host: '192.168.1.5:7860', ...o });
     expect(checkRequest(off({}), policy)).toMatchObject({ ok: false, status: 401 });
     expect(checkRequest(off({ authorization: 'Bearer wrong' }), policy)).toMatchObject({ ok: false, status: 401 });
-    expect(checkRequest(off({ authorization: 'Bearer s3cret' }), policy)).toMatchObject({ ok: true, viaQueryToken: false });
+    expect(checkRequest(off({ authorization: 'Bearer s3cret' }), policy)).toMatchObject({
+      ok: true,
+      viaQueryToken: false,
+    });
     expect(checkRequest(off({ cookie: 'a=b; pinhole_token=s3cret' }), policy)).toMatchObject({ ok: true });
     expect(checkRequest(off({ queryToken: 's3cret' }), policy)).toMatchObject({ ok: true, viaQueryToken: true });
-    expect(checkRequest(off({ authorization: 'Bearer s3cret', origin: 'http://evil.com' }), policy)).toMatchObject({ ok: false, status: 403 });
+    expect(checkRequest(off({ authorization: 'Bearer s3cret', origin: 'http://evil.com' }), policy)).toMatchObject({
+      ok: false,
+      status: 403,
+    });
   });
 });
 
@@ -62,7 +96,15 @@ describe('static files', () => {
     expect(resolveStaticPath(root, '/')).toBe(path.join(root, 'index.html'));
     expect(resolveStaticPath(root, '/assets/a.js')).toBe(path.join(root, 'assets', 'a.js'));
     expect(resolveStaticPath(root, '/gallery')).toBe(path.join(root, 'index.html'));
-    for (const bad of ['/../secret.txt', '/%2e%2e/secret.txt', '/assets/..%2f..%2fsecret.txt', '/..\\secret.txt', '/%00', '/missing.js', '/%E0%A4%A'])
+    for (const bad of [
+      '/../secret.txt',
+      '/%2e%2e/secret.txt',
+      '/assets/..%2f..%2fsecret.txt',
+      '/..\\secret.txt',
+      '/%00',
+      '/missing.js',
+      '/%E0%A4%A',
+    ])
       expect(resolveStaticPath(root, bad), bad).toBeNull();
     cleanup();
   });

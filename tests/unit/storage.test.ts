@@ -32,7 +32,9 @@ describe('database', () => {
     const db = openDatabase(path.join(dir, 'a.db'));
     expect(() =>
       db
-        .prepare(`INSERT INTO dataset_images (dataset_id, sha256, original_name, added_at) VALUES ('nope', 'x', 'a', 0)`)
+        .prepare(
+          `INSERT INTO dataset_images (dataset_id, sha256, original_name, added_at) VALUES ('nope', 'x', 'a', 0)`,
+        )
         .run(),
     ).toThrow(/FOREIGN KEY/);
     db.close();

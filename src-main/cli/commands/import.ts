@@ -21,7 +21,8 @@ export async function importCommand(ctx: CommandContext, argv: string[]): Promis
     strict: true,
   });
   if (!values.dataset) throw new PinholeError('INVALID_PARAMS', `--dataset NAME is required.\nUsage: ${IMPORT_USAGE}`);
-  if (positionals.length === 0) throw new PinholeError('INVALID_PARAMS', `Name at least one file or folder.\nUsage: ${IMPORT_USAGE}`);
+  if (positionals.length === 0)
+    throw new PinholeError('INVALID_PARAMS', `Name at least one file or folder.\nUsage: ${IMPORT_USAGE}`);
   const { out } = ctx;
   const connection = await connect({
     dataDir: ctx.dataDir,

@@ -39,7 +39,13 @@ export async function jobsCommand(ctx: CommandContext, argv: string[]): Promise<
       if (!jobId) throw new PinholeError('INVALID_PARAMS', `Name the job to cancel.\nUsage: ${JOBS_USAGE}`);
       const job = await connection.call('jobs.cancel', { jobId });
       if (out.json) out.line(job);
-      else out.info(job.state === 'running' ? `Cancel requested for ${job.id}; it stops within one step.` : `${job.id} is ${job.state}.`, true);
+      else
+        out.info(
+          job.state === 'running'
+            ? `Cancel requested for ${job.id}; it stops within one step.`
+            : `${job.id} is ${job.state}.`,
+          true,
+        );
       return EXIT.OK;
     }
     if (sub === 'watch') return await watch(ctx, connection);
@@ -75,7 +81,8 @@ async function watch(ctx: CommandContext, connection: Awaited<ReturnType<typeof 
 
 export function describeJob(job: JobView): string {
   const progress = job.progress ? ` ${job.progress.step}/${job.progress.total}` : '';
-  const eta = job.state === 'running' && job.progress?.etaMs != null ? ` ETA ${formatDuration(job.progress.etaMs)}` : '';
+  const eta =
+    job.state === 'running' && job.progress?.etaMs != null ? ` ETA ${formatDuration(job.progress.etaMs)}` : '';
   const error = job.error && job.state === 'failed' ? ` — ${job.error.message}` : '';
   return `${job.id}  ${job.state.padEnd(11)} ${job.title}${progress}${eta}${error}`;
 }

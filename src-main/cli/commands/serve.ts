@@ -32,7 +32,11 @@ export async function serveCommand(ctx: CommandContext, argv: string[]): Promise
     await studio.dispose();
     throw error;
   }
-  const removeRecord = writeServerRecord(studio.home.runtime, { pid: process.pid, url: server.url, tokenRequired: token !== null });
+  const removeRecord = writeServerRecord(studio.home.runtime, {
+    pid: process.pid,
+    url: server.url,
+    tokenRequired: token !== null,
+  });
   const shown = token ? `${server.url}?token=${encodeURIComponent(token)}` : server.url;
   process.stdout.write(`Pinhole Studio is serving at ${shown}\n`);
   ctx.out.info(`Data home: ${studio.home.root}. Press Ctrl-C to stop.`);

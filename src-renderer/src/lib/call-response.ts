@@ -10,7 +10,10 @@ import { deserializeError, PinholeError, type SerializedError } from '../../../s
 export function decodeCallResponse<M extends MethodName>(method: M, raw: unknown): ResultOf<M> {
   const envelope = CallResponse.safeParse(raw);
   if (!envelope.success) {
-    throw new PinholeError('INTERNAL', `The answer to ${method} is not a call response: ${describeIssues(envelope.error)}`);
+    throw new PinholeError(
+      'INTERNAL',
+      `The answer to ${method} is not a call response: ${describeIssues(envelope.error)}`,
+    );
   }
   if (!envelope.data.ok) throw deserializeError(envelope.data.error as SerializedError);
   // Re-checking the result catches a core and a renderer built from different contracts.

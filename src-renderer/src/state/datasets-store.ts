@@ -27,7 +27,8 @@ export function setDatasetsError(error: string): void {
 export function upsertDataset(dataset: Dataset): void {
   useDatasetsStore.setState((s) => {
     const index = s.datasets.findIndex((d) => d.id === dataset.id);
-    const datasets = index === -1 ? [...s.datasets, dataset] : s.datasets.map((d) => (d.id === dataset.id ? dataset : d));
+    const datasets =
+      index === -1 ? [...s.datasets, dataset] : s.datasets.map((d) => (d.id === dataset.id ? dataset : d));
     return { datasets };
   });
 }

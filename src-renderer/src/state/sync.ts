@@ -38,7 +38,9 @@ export function startSync(client: StudioClient): () => void {
         datasets.trigger();
         break;
       case 'import.file':
-        // Per-file results are the Train view's business; it subscribes while it is shown.
+        // The core announces library changes when an import ends; an accepted file changes a
+        // dataset's count now. (Per-file results are the Train view's business.)
+        if (message.payload.status === 'accepted') datasets.trigger();
         break;
     }
   });

@@ -20,11 +20,22 @@ export class GalleryPage {
     await this.page.getByLabel('Search images').fill(text);
   }
 
-  /** Scrolls the grid to its end (the scroll container, not the window). */
+  /** Scrolls the grid (the scroll container, not the window) to its end. */
   async scrollToEnd(): Promise<void> {
-    const grid = this.page.getByTestId('gallery-scroll');
-    await grid.hover();
-    await this.page.mouse.wheel(0, 1_000_000);
+    await this.scrollTo('end');
+  }
+
+  /** Scrolls the grid back to its start. */
+  async scrollToTop(): Promise<void> {
+    await this.scrollTo('start');
+  }
+
+  private async scrollTo(where: 'start' | 'end'): Promise<void> {
+    // The tests' tsconfig has no DOM types; the element is only touched through these two fields.
+    await this.page.getByTestId('gallery-scroll').evaluate((el, to) => {
+      const box = el as unknown as { scrollTop: number; scrollHeight: number };
+      box.scrollTop = to === 'end' ? box.scrollHeight : 0;
+    }, where);
   }
 
   /** Opens the detail view of the thumbnail at `index` among those rendered. */

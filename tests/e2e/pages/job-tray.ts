@@ -32,8 +32,12 @@ export class JobTray {
     await this.row(jobId).getByTestId('job-cancel').click();
   }
 
-  /** Waits until a job's row shows `state`. */
+  /** Waits until a job's row shows `state` (finished jobs are looked for in the history). */
   async waitForState(jobId: string, state: string, timeout = 60_000): Promise<void> {
-    await this.root.locator(`[data-testid="job-row"]${byData('job-id', jobId)}${byData('state', state)}`).first().waitFor({ timeout });
+    if (state !== 'queued' && state !== 'running') await this.showHistory();
+    await this.root
+      .locator(`[data-testid="job-row"]${byData('job-id', jobId)}${byData('state', state)}`)
+      .first()
+      .waitFor({ timeout });
   }
 }

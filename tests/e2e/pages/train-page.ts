@@ -81,6 +81,11 @@ export class TrainPage {
     return this.page.getByLabel(`Caption for ${originalName}`);
   }
 
+  /** Clicks Remove on the photo with this original name. */
+  async removePhoto(originalName: string): Promise<void> {
+    await this.page.getByRole('button', { name: `Remove ${originalName} from the dataset` }).click();
+  }
+
   /** Types a caption and commits it with Enter. */
   async setCaption(originalName: string, text: string): Promise<void> {
     const box = this.caption(originalName);

@@ -22,7 +22,14 @@ const ARGS = [
 ];
 
 /** A launched browser with one page. */
-export type BrowserSession = { browser: Browser; context: BrowserContext; page: Page; close(): Promise<void> };
+export type BrowserSession = {
+  browser: Browser;
+  context: BrowserContext;
+  page: Page;
+  /** Uncaught page errors and console errors (CSP violations included), in order. */
+  problems: string[];
+  close(): Promise<void>;
+};
 
 /** Launches Chromium and opens a page with a desktop-sized viewport. */
 export async function launchBrowser(): Promise<BrowserSession> {
@@ -31,7 +38,12 @@ export async function launchBrowser(): Promise<BrowserSession> {
   const page = await context.newPage();
   // Waits stay well under the vitest timeouts so a failure names the locator, not the test.
   page.setDefaultTimeout(30_000);
-  return { browser, context, page, close: () => browser.close() };
+  const problems: string[] = [];
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console error: ${message.text()}`);
+  });
+  return { browser, context, page, problems, close: () => browser.close() };
 }
 
 /** Saves a full-page screenshot as test-results/e2e/<name>.png; returns its path. */

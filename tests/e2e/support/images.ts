@@ -7,11 +7,21 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 
-/** Writes a small solid-colour image (distinct colour per `seed`, so no two are duplicates). */
-export async function writeSmallImage(dir: string, name: string, seed: number, size = { width: 320, height: 240 }): Promise<string> {
+/** Writes a small solid-colour image (a distinct colour per `seed` below 1280, so no two are duplicates). */
+export async function writeSmallImage(
+  dir: string,
+  name: string,
+  seed: number,
+  size = { width: 320, height: 240 },
+): Promise<string> {
   await mkdir(dir, { recursive: true });
   const file = path.join(dir, name);
-  const background = { r: (seed * 67) % 256, g: (seed * 131 + 40) % 256, b: (seed * 199 + 90) % 256 };
+  // r cycles every 256 seeds; the seed's high bits shift g, so colours stay unique up to 256 × 5 seeds.
+  const background = {
+    r: (seed * 67) % 256,
+    g: (seed * 131 + 40 + (seed >> 8) * 50) % 256,
+    b: (seed * 199 + 90) % 256,
+  };
   const image = sharp({ create: { ...size, channels: 3, background } });
   const encoded = name.endsWith('.png') ? image.png() : image.jpeg({ quality: 85 });
   await encoded.toFile(file);
@@ -23,7 +33,12 @@ export async function writeNoisyJpeg(dir: string, name: string, size = { width: 
   await mkdir(dir, { recursive: true });
   const file = path.join(dir, name);
   await sharp({
-    create: { ...size, channels: 3, background: { r: 0, g: 0, b: 0 }, noise: { type: 'gaussian', mean: 128, sigma: 40 } },
+    create: {
+      ...size,
+      channels: 3,
+      background: { r: 0, g: 0, b: 0 },
+      noise: { type: 'gaussian', mean: 128, sigma: 40 },
+    },
   })
     .jpeg({ quality: 80 })
     .toFile(file);

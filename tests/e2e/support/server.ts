@@ -17,12 +17,16 @@ const START_TIMEOUT_MS = 30_000;
 /** A running server. */
 export type StudioServer = {
   /** The address to open, including `?token=` when the server has one. */
-  url: string;
+  readonly url: string;
   /** The origin (`http://127.0.0.1:PORT`). */
-  origin: string;
-  dataDir: string;
+  readonly origin: string;
+  readonly dataDir: string;
   /** Everything the server wrote to stderr (for failure messages). */
   stderr(): string;
+  /** Stops the process but keeps the data home, so `restart` can bring the same studio back. */
+  halt(): Promise<void>;
+  /** Starts the process again on the same port and data home. */
+  restart(): Promise<void>;
   /** Stops the server and deletes its data home. */
   stop(): Promise<void>;
 };
@@ -47,54 +51,84 @@ function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
   });
 }
 
-/** Starts `pinhole serve --port 0` in a fresh data home; resolves once it prints its address. */
-export async function startStudioServer(options: { token?: string } = {}): Promise<StudioServer> {
-  requireBuild();
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'pinhole-e2e-'));
-  const args = [CLI, 'serve', '--data-dir', dataDir, '--port', '0'];
-  if (options.token) args.push('--token', options.token);
+/** Stops a server process: SIGTERM for a clean database close, SIGKILL if it hangs. */
+async function terminate(child: ChildProcess): Promise<void> {
+  child.kill('SIGTERM');
+  if (!(await waitForExit(child, 10_000))) {
+    child.kill('SIGKILL');
+    await waitForExit(child, 5_000);
+  }
+}
+
+type Spawned = { child: ChildProcess; url: string };
+
+/** Runs `pinhole serve` and resolves once it prints its address. */
+function spawnServe(args: string[], onStderr: (chunk: string) => void): Promise<Spawned> {
   // PINHOLE_TOKEN from the developer's shell must not leak into the test server.
   const env = { ...process.env };
   delete env['PINHOLE_TOKEN'];
-  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-
+  const child = spawn(process.execPath, [CLI, 'serve', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
     stderr += chunk;
+    onStderr(chunk);
   });
-
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`pinhole serve did not start in ${START_TIMEOUT_MS} ms.\n${stderr}`)), START_TIMEOUT_MS);
-    const lines = createInterface({ input: child.stdout! });
-    lines.on('line', (line) => {
+  return new Promise<Spawned>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`pinhole serve did not start in ${START_TIMEOUT_MS} ms.\n${stderr}`));
+    }, START_TIMEOUT_MS);
+    createInterface({ input: child.stdout }).on('line', (line) => {
       const match = READY.exec(line);
       if (match?.[1]) {
         clearTimeout(timer);
-        resolve(match[1]);
+        resolve({ child, url: match[1] });
       }
     });
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
       reject(new Error(`pinhole serve exited (${signal ?? code}) before it was ready.\n${stderr}`));
     });
-  }).catch(async (error: unknown) => {
-    child.kill('SIGKILL');
+  });
+}
+
+/** Starts `pinhole serve --port 0` in a fresh data home. */
+export async function startStudioServer(options: { token?: string } = {}): Promise<StudioServer> {
+  requireBuild();
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'pinhole-e2e-'));
+  const tokenArgs = options.token ? ['--token', options.token] : [];
+  let stderr = '';
+  const collect = (chunk: string): void => {
+    stderr += chunk;
+  };
+
+  let running: Spawned;
+  try {
+    running = await spawnServe(['--data-dir', dataDir, '--port', '0', ...tokenArgs], collect);
+  } catch (error) {
     await rm(dataDir, { recursive: true, force: true });
     throw error;
-  });
+  }
+  const url = running.url;
+  const port = new URL(url).port;
+  let current: ChildProcess | null = running.child;
 
   return {
     url,
     origin: new URL(url).origin,
     dataDir,
     stderr: () => stderr,
+    async halt() {
+      if (current) await terminate(current);
+      current = null;
+    },
+    async restart() {
+      if (current) await terminate(current);
+      current = (await spawnServe(['--data-dir', dataDir, '--port', port, ...tokenArgs], collect)).child;
+    },
     async stop() {
-      child.kill('SIGTERM');
-      // A graceful stop closes the database; a hung one must not hang the suite.
-      if (!(await waitForExit(child, 10_000))) {
-        child.kill('SIGKILL');
-        await waitForExit(child, 5_000);
-      }
+      if (current) await terminate(current);
+      current = null;
       await rm(dataDir, { recursive: true, force: true });
     },
   };

@@ -1,5 +1,5 @@
 /**
- * Gallery: every library image, newest first, searchable (file names, prompts, captions).
+ * Gallery: every library image, newest first, searchable by prompt and caption text.
  * The open image is the route's first segment (`#/gallery/<sha256>`), so it survives a reload.
  */
 import { useEffect, useId, useState } from 'react';
@@ -43,7 +43,10 @@ export function GalleryPage() {
   // Typing waits for a pause; the first load (and a reconnect) go at once.
   useEffect(() => {
     if (epoch === 0) return;
-    const timer = setTimeout(() => void loadGallery(client, query), query === useGalleryStore.getState().search ? 0 : SEARCH_DELAY_MS);
+    const timer = setTimeout(
+      () => void loadGallery(client, query),
+      query === useGalleryStore.getState().search ? 0 : SEARCH_DELAY_MS,
+    );
     return () => clearTimeout(timer);
   }, [client, query, epoch]);
 
@@ -75,13 +78,18 @@ export function GalleryPage() {
             id={searchId}
             className="input search"
             type="search"
-            placeholder="Search names, prompts, captions…"
+            placeholder="Search prompts and captions…"
             value={query}
             onChange={(e) => setQuery(e.target.value)}
             data-testid="gallery-search"
           />
           {stale && (
-            <button type="button" className="button" onClick={() => void loadGallery(client, search)} data-testid="gallery-refresh">
+            <button
+              type="button"
+              className="button"
+              onClick={() => void loadGallery(client, search)}
+              data-testid="gallery-refresh"
+            >
               New images — refresh
             </button>
           )}

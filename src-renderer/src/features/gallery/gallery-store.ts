@@ -43,12 +43,21 @@ export async function loadGallery(client: StudioClient, search: string): Promise
   const mine = ++generation;
   const changed = search !== useGalleryStore.getState().search;
   // A new search clears at once; a refresh of the same search keeps showing the old items meanwhile.
-  useGalleryStore.setState(changed ? { search, items: [], nextCursor: null, total: 0, loading: true, error: null } : { loading: true });
+  useGalleryStore.setState(
+    changed ? { search, items: [], nextCursor: null, total: 0, loading: true, error: null } : { loading: true },
+  );
   try {
     const query = search.trim();
     const page = await client.call('gallery.query', { limit: FIRST_PAGE, ...(query ? { search: query } : {}) });
     if (mine !== generation) return;
-    useGalleryStore.setState({ items: page.items, nextCursor: page.nextCursor, total: page.total, loading: false, error: null, stale: false });
+    useGalleryStore.setState({
+      items: page.items,
+      nextCursor: page.nextCursor,
+      total: page.total,
+      loading: false,
+      error: null,
+      stale: false,
+    });
   } catch (error) {
     if (mine !== generation) return;
     useGalleryStore.setState({ loading: false, error: userMessage(error) });

@@ -12,11 +12,11 @@ import { useStudio } from '../../lib/studio-context';
 
 type Props = {
   sha256: string;
-  onClose(): void;
+  onClose: () => void;
   /** Neighbours in the loaded grid, for Previous/Next; null at either end. */
   previous: string | null;
   next: string | null;
-  onNavigate(sha256: string): void;
+  onNavigate: (sha256: string) => void;
 };
 
 type Loaded = { sha256: string; detail: ImageDetail | null; error: string | null };
@@ -58,7 +58,14 @@ export function ImageDetailDialog({ sha256, onClose, previous, next, onNavigate 
   };
 
   return (
-    <dialog ref={dialog} className="detail" aria-labelledby="detail-title" onClose={onClose} onKeyDown={onKeyDown} data-testid="image-detail">
+    <dialog
+      ref={dialog}
+      className="detail"
+      aria-labelledby="detail-title"
+      onClose={onClose}
+      onKeyDown={onKeyDown}
+      data-testid="image-detail"
+    >
       <div className="detail-media">
         <img src={media.image(sha256)} alt={detail?.title ?? ''} data-testid="detail-image" />
       </div>
@@ -67,15 +74,31 @@ export function ImageDetailDialog({ sha256, onClose, previous, next, onNavigate 
           <h2 id="detail-title" data-testid="detail-title">
             {detail?.title || 'Image'}
           </h2>
-          <button type="button" className="button button-small" onClick={() => dialog.current?.close()} aria-label="Close" autoFocus>
+          <button
+            type="button"
+            className="button button-small"
+            onClick={() => dialog.current?.close()}
+            aria-label="Close"
+            autoFocus
+          >
             ✕
           </button>
         </header>
         <div className="detail-nav">
-          <button type="button" className="button button-small" disabled={!previous} onClick={() => previous && onNavigate(previous)}>
+          <button
+            type="button"
+            className="button button-small"
+            disabled={!previous}
+            onClick={() => previous && onNavigate(previous)}
+          >
             ← Previous
           </button>
-          <button type="button" className="button button-small" disabled={!next} onClick={() => next && onNavigate(next)}>
+          <button
+            type="button"
+            className="button button-small"
+            disabled={!next}
+            onClick={() => next && onNavigate(next)}
+          >
             Next →
           </button>
         </div>

@@ -40,7 +40,13 @@ export function JobRow({ job }: { job: JobView }) {
   const progress = job.progress;
   const eta = job.state === 'running' ? formatEta(progress?.etaMs ?? null) : null;
   return (
-    <li className={`job job-${job.state}`} data-testid="job-row" data-state={job.state} data-kind={job.kind} data-job-id={job.id}>
+    <li
+      className={`job job-${job.state}`}
+      data-testid="job-row"
+      data-state={job.state}
+      data-kind={job.kind}
+      data-job-id={job.id}
+    >
       <div className="job-head">
         <span className="job-title" title={job.title}>
           {job.title}
@@ -49,10 +55,18 @@ export function JobRow({ job }: { job: JobView }) {
       </div>
       {active && (
         <>
-          <ProgressBar step={progress?.step ?? 0} total={job.state === 'running' ? (progress?.total ?? 0) : 1} label={`Progress of ${job.title}`} />
+          <ProgressBar
+            step={progress?.step ?? 0}
+            total={job.state === 'running' ? (progress?.total ?? 0) : 1}
+            label={`Progress of ${job.title}`}
+          />
           <div className="job-meta">
             <span data-testid="job-progress">
-              {progress && progress.total > 0 ? `${progress.step} / ${progress.total}` : job.state === 'queued' ? 'Waiting for its turn' : 'Starting…'}
+              {progress && progress.total > 0
+                ? `${progress.step} / ${progress.total}`
+                : job.state === 'queued'
+                  ? 'Waiting for its turn'
+                  : 'Starting…'}
             </span>
             {eta && <span>{eta}</span>}
             {progress?.message && <span className="job-message">{progress.message}</span>}
@@ -73,8 +87,13 @@ export function JobRow({ job }: { job: JobView }) {
       {!active && (
         <div className="job-meta">
           {job.finishedAt !== null && <span>{formatDateTime(job.finishedAt)}</span>}
-          {job.startedAt !== null && job.finishedAt !== null && <span>took {formatDuration(job.startedAt, job.finishedAt)}</span>}
-          {progress && progress.total > 0 && <span>{`${progress.step} / ${progress.total}`}</span>}
+          {job.startedAt !== null && job.finishedAt !== null && (
+            <span>took {formatDuration(job.startedAt, job.finishedAt)}</span>
+          )}
+          {/* Progress is throttled, so only a finished job's last report is known to be exact. */}
+          {job.state === 'succeeded' && progress && progress.total > 0 && (
+            <span>{`${progress.step} / ${progress.total}`}</span>
+          )}
         </div>
       )}
       {job.state === 'failed' && job.error && (
@@ -82,7 +101,9 @@ export function JobRow({ job }: { job: JobView }) {
           {userMessage(deserializeError(job.error as SerializedError))}
         </p>
       )}
-      {job.state === 'interrupted' && <p className="job-note">The studio stopped while this ran; it will be retried.</p>}
+      {job.state === 'interrupted' && (
+        <p className="job-note">The studio stopped while this ran; it will be retried.</p>
+      )}
     </li>
   );
 }

@@ -30,7 +30,13 @@ export function JobTray() {
 
   return (
     <aside className={open ? 'tray tray-open' : 'tray'} aria-label="Jobs" data-testid="job-tray">
-      <button type="button" className="tray-header" aria-expanded={open} aria-controls="tray-body" onClick={() => setOpen(!open)}>
+      <button
+        type="button"
+        className="tray-header"
+        aria-expanded={open}
+        aria-controls="tray-body"
+        onClick={() => setOpen(!open)}
+      >
         <span className="tray-title">Jobs</span>
         <span className="tray-summary" data-testid="job-summary">
           {summary}
@@ -68,7 +74,9 @@ export function JobTray() {
               )}
             </section>
           )}
-          {active.length === 0 && finished.length === 0 && <p className="muted">Imports and training runs show up here.</p>}
+          {active.length === 0 && finished.length === 0 && (
+            <p className="muted">Imports and training runs show up here.</p>
+          )}
         </div>
       )}
     </aside>

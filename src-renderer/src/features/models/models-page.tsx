@@ -5,8 +5,8 @@ import { NotBuilt } from '../../components/not-built';
 export function ModelsPage() {
   return (
     <NotBuilt title="Models">
-      Base models and your trained LoRAs will be managed here once the inference and training engines ship — not available
-      in this build.
+      Base models and your trained LoRAs will be managed here once the inference and training engines ship — not
+      available in this build.
     </NotBuilt>
   );
 }

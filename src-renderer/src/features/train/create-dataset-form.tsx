@@ -7,7 +7,7 @@ import { useStudio } from '../../lib/studio-context';
 import { upsertDataset } from '../../state/datasets-store';
 
 /** The name field and Create button; `onCreated` receives the new dataset. */
-export function CreateDatasetForm({ onCreated }: { onCreated(dataset: Dataset): void }) {
+export function CreateDatasetForm({ onCreated }: { onCreated: (dataset: Dataset) => void }) {
   const { client } = useStudio();
   const inputId = useId();
   const [name, setName] = useState('');
@@ -44,7 +44,12 @@ export function CreateDatasetForm({ onCreated }: { onCreated(dataset: Dataset): 
           maxLength={80}
           data-testid="dataset-name-input"
         />
-        <button type="submit" className="button button-primary" disabled={busy || name.trim() === ''} data-testid="dataset-create">
+        <button
+          type="submit"
+          className="button button-primary"
+          disabled={busy || name.trim() === ''}
+          data-testid="dataset-create"
+        >
           Create
         </button>
       </div>

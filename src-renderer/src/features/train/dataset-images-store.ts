@@ -55,7 +55,13 @@ export async function refreshDatasetImages(client: StudioClient, datasetId: stri
   try {
     const page = await client.call('datasets.images', { datasetId, limit });
     if (latestRequest.get(datasetId) !== request) return;
-    patch(datasetId, () => ({ items: page.items, nextCursor: page.nextCursor, total: page.total, loading: false, error: null }));
+    patch(datasetId, () => ({
+      items: page.items,
+      nextCursor: page.nextCursor,
+      total: page.total,
+      loading: false,
+      error: null,
+    }));
   } catch (error) {
     if (latestRequest.get(datasetId) !== request) return;
     patch(datasetId, () => ({ loading: false, error: userMessage(error) }));

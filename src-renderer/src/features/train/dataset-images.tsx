@@ -9,13 +9,21 @@ import { plural } from '../../components/format';
 import { useStudio } from '../../lib/studio-context';
 import { useConnectionStore } from '../../state/connection-store';
 import { selectDatasetVersion, useLibraryStore } from '../../state/library-store';
-import { loadMoreDatasetImages, refreshDatasetImages, selectDatasetImages, useDatasetImagesStore } from './dataset-images-store';
+import {
+  loadMoreDatasetImages,
+  refreshDatasetImages,
+  selectDatasetImages,
+  useDatasetImagesStore,
+} from './dataset-images-store';
 import { ImageCard } from './image-card';
 
 /** Quiet time before a refresh, so a burst of accepted files costs one request. */
 const REFRESH_DELAY_MS = 400;
 
-type Props = { datasetId: string; /** Files accepted so far by the latest import (drives live refresh). */ acceptedCount: number };
+type Props = {
+  datasetId: string;
+  /** Files accepted so far by the latest import (drives live refresh). */ acceptedCount: number;
+};
 
 /** The grid of a dataset's images. */
 export function DatasetImages({ datasetId, acceptedCount }: Props) {

@@ -3,7 +3,7 @@ import type { Dataset } from '../../../../src-shared/api/schemas';
 import { plural } from '../../components/format';
 import { useStudio } from '../../lib/studio-context';
 
-type Props = { datasets: readonly Dataset[]; selectedId: string | null; onSelect(id: string): void };
+type Props = { datasets: readonly Dataset[]; selectedId: string | null; onSelect: (id: string) => void };
 
 /** The dataset list. */
 export function DatasetList({ datasets, selectedId, onSelect }: Props) {

@@ -51,7 +51,10 @@ export function DropZone({ datasetName }: Props) {
     setDragging(false);
     if (busy) return;
     // The desktop resolves a dropped folder to its path; only the browser must walk it.
-    const files = studio.mode === 'desktop' ? Promise.resolve(Array.from(event.dataTransfer.files)) : collectDroppedFiles(event.dataTransfer);
+    const files =
+      studio.mode === 'desktop'
+        ? Promise.resolve(Array.from(event.dataTransfer.files))
+        : collectDroppedFiles(event.dataTransfer);
     void files.then(importFiles, (e: unknown) => setError(userMessage(e)));
   };
 
@@ -90,12 +93,27 @@ export function DropZone({ datasetName }: Props) {
       onDrop={onDrop}
     >
       <p className="drop-title">Drop photos or folders here</p>
-      <p className="muted">JPEG, PNG, WebP and more; a .txt file with the same name becomes the caption. Duplicates and broken files are reported, not imported.</p>
+      <p className="muted">
+        JPEG, PNG, WebP and more; a .txt file with the same name becomes the caption. Duplicates and broken files are
+        reported, not imported.
+      </p>
       <div className="drop-actions">
-        <button type="button" className="button" onClick={() => pick('files')} disabled={busy !== null} data-testid="pick-files">
+        <button
+          type="button"
+          className="button"
+          onClick={() => pick('files')}
+          disabled={busy !== null}
+          data-testid="pick-files"
+        >
           Choose photos…
         </button>
-        <button type="button" className="button" onClick={() => pick('folder')} disabled={busy !== null} data-testid="pick-folder">
+        <button
+          type="button"
+          className="button"
+          onClick={() => pick('folder')}
+          disabled={busy !== null}
+          data-testid="pick-folder"
+        >
           Choose a folder…
         </button>
       </div>

@@ -5,8 +5,10 @@
 import { useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import type { ImportFileStatus, JobView } from '../../../../src-shared/api/schemas';
+import { deserializeError, type SerializedError } from '../../../../src-shared/errors';
 import { formatDateTime, plural } from '../../components/format';
 import { ProgressBar } from '../../components/progress-bar';
+import { userMessage } from '../../lib/errors';
 import { isActive } from '../../state/jobs-store';
 import { selectJobResults, useImportResultsStore } from './import-results-store';
 import { useImportResultsFetch } from './use-import-results';
@@ -34,7 +36,7 @@ function jobLine(job: JobView, done: number): string {
     case 'canceled':
       return `Canceled after ${plural(done, 'file')}${total > 0 ? ` of ${total}` : ''}`;
     case 'failed':
-      return `Failed: ${job.error?.message ?? 'unknown error'}`;
+      return `Failed: ${job.error ? userMessage(deserializeError(job.error as SerializedError)) : 'unknown error'}`;
     case 'interrupted':
       return 'Interrupted; it will continue when the studio restarts it.';
   }
@@ -57,7 +59,13 @@ export function ImportResults({ job }: { job: JobView }) {
   ];
 
   return (
-    <section className="import-results" aria-labelledby="import-results-title" data-testid="import-results" data-job-id={job.id} data-job-state={job.state}>
+    <section
+      className="import-results"
+      aria-labelledby="import-results-title"
+      data-testid="import-results"
+      data-job-id={job.id}
+      data-job-state={job.state}
+    >
       <header className="import-results-head">
         <h2 id="import-results-title">Last import</h2>
         <span className="muted" data-testid="import-job-line">
@@ -84,7 +92,13 @@ export function ImportResults({ job }: { job: JobView }) {
       {shown.length > 0 && (
         <ol className="result-list">
           {shown.slice(0, ROWS_SHOWN).map((r) => (
-            <li key={r.index} className={`result result-${r.status}`} data-testid="import-result" data-status={r.status} data-file={r.file}>
+            <li
+              key={r.index}
+              className={`result result-${r.status}`}
+              data-testid="import-result"
+              data-status={r.status}
+              data-file={r.file}
+            >
               <span className={`badge badge-${r.status}`}>{STATUS_LABELS[r.status]}</span>
               <span className="result-file" title={r.file}>
                 {r.file}

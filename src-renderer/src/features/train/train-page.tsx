@@ -5,7 +5,7 @@
 import { useShallow } from 'zustand/react/shallow';
 import { ErrorText } from '../../components/error-text';
 import { navigate, useRoute } from '../../lib/router';
-import { useDatasetsStore } from '../../state/datasets-store';
+import { useDatasetsStore, type DatasetsState } from '../../state/datasets-store';
 import { useJobsStore } from '../../state/jobs-store';
 import { CreateDatasetForm } from './create-dataset-form';
 import { DatasetImages } from './dataset-images';
@@ -17,7 +17,7 @@ import { ImportResults } from './import-results';
 import { useImportFileEvents } from './use-import-results';
 import './train.css';
 
-const selectDatasets = (s: ReturnType<typeof useDatasetsStore.getState>) => ({
+const selectDatasets = (s: DatasetsState) => ({
   datasets: s.datasets,
   loaded: s.loaded,
   error: s.error,
@@ -50,7 +50,11 @@ export function TrainPage() {
         <aside className="datasets-panel" aria-label="Datasets">
           <CreateDatasetForm onCreated={(d) => select(d.id)} />
           <ErrorText message={error} />
-          {loaded ? <DatasetList datasets={datasets} selectedId={selected?.id ?? null} onSelect={select} /> : <p className="muted">Loading datasets…</p>}
+          {loaded ? (
+            <DatasetList datasets={datasets} selectedId={selected?.id ?? null} onSelect={select} />
+          ) : (
+            <p className="muted">Loading datasets…</p>
+          )}
         </aside>
         <div className="dataset-panel">
           {selected ? (

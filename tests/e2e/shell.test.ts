@@ -1,0 +1,73 @@
+/**
+ * The studio shell: every page is reachable from the sidebar, pages whose engines are not
+ * built say so plainly with nothing pretending to work, and Settings shows the app facts.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { StudioApp, type PageId } from './pages/studio-app';
+import { launchBrowser, type BrowserSession } from './support/browser';
+import { startStudioServer, type StudioServer } from './support/server';
+
+const NOT_BUILT: PageId[] = ['generate', 'models', 'wallet'];
+
+describe('Studio shell', () => {
+  let server: StudioServer;
+  let session: BrowserSession;
+  let app: StudioApp;
+
+  beforeAll(async () => {
+    server = await startStudioServer();
+    session = await launchBrowser();
+    app = new StudioApp(session.page, server.url);
+    await app.open();
+  });
+
+  afterAll(async () => {
+    await session?.close();
+    await server?.stop();
+  });
+
+  test.each(NOT_BUILT)('%s says it is not available and offers no controls', async (id) => {
+    await app.goTo(id);
+    const main = session.page.getByTestId(`page-${id}`);
+    expect(await main.getByTestId('not-built').innerText()).toMatch(
+      /not available in this build|not part of this build/i,
+    );
+    // Nothing to click or type into: no fake forms.
+    expect(await main.locator('button, input, textarea, select').count()).toBe(0);
+    expect(await session.page.getByTestId(`nav-${id}`).getAttribute('aria-current')).toBe('page');
+  });
+
+  test('Generate names the missing inference engine', async () => {
+    await app.goTo('generate');
+    expect(await session.page.getByTestId('not-built').innerText()).toContain('inference engine');
+    await app.screenshot('generate-not-built');
+  });
+
+  test('Settings shows version, mode and data folder', async () => {
+    await app.goTo('settings');
+    const info = session.page.getByTestId('app-info');
+    await info.waitFor();
+    expect(await info.getByTestId('app-version').innerText()).toMatch(/^\d+\.\d+\.\d+/);
+    expect(await info.getByTestId('app-mode').innerText()).toContain('Headless');
+    expect(await info.getByTestId('app-data-dir').innerText()).toBe(server.dataDir);
+    await app.screenshot('settings');
+  });
+
+  test('the job tray is on every page and collapses', async () => {
+    for (const id of ['train', 'gallery', 'settings'] as const) {
+      await app.goTo(id);
+      expect(await app.tray.root.isVisible()).toBe(true);
+    }
+    const header = app.tray.root.getByRole('button', { name: /Jobs/ });
+    await header.click();
+    expect(await header.getAttribute('aria-expanded')).toBe('false');
+    // The choice survives a reload.
+    await app.reload();
+    expect(await app.tray.root.getByRole('button', { name: /Jobs/ }).getAttribute('aria-expanded')).toBe('false');
+    await app.tray.root.getByRole('button', { name: /Jobs/ }).click();
+  });
+
+  test('the page logged no errors (CSP violations included)', () => {
+    expect(session.problems).toEqual([]);
+  });
+});
