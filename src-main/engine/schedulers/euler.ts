@@ -1,0 +1,215 @@
+import { f32, logF32, sqrtF32, torchLinspaceF32, expF32 } from './f32';
+import { addScaledF32, checkLengths, checkStepIndex, maxOf, scaleBySigma, sigmaPredOriginal } from './base';
+import {
+  checkChoice,
+  checkInteger,
+  readOptionalNumber,
+  readTrainedBetas,
+  resolveConfig,
+  unsupported,
+  type SchedulerConfigSource,
+} from './config';
+import { npInterpIndex } from './numpy';
+import {
+  checkSteps,
+  exponentialSigmas,
+  karrasSigmas,
+  makeAlphasCumprod,
+  makeBetas,
+  npLogF32,
+  sigmaToT,
+  spacedTimesteps,
+  trainSigmas,
+  ZERO_SNR_LAST_ALPHA_CUMPROD,
+} from './schedule';
+import type { NoiseSource, PredictionType, Scheduler, TimestepSpacing } from './types';
+
+/** `EulerDiscreteScheduler.__init__` keyword arguments, with diffusers' defaults. */
+export interface EulerDiscreteConfig {
+  num_train_timesteps: number;
+  beta_start: number;
+  beta_end: number;
+  beta_schedule: string;
+  trained_betas: unknown;
+  prediction_type: string;
+  interpolation_type: string;
+  use_karras_sigmas: boolean;
+  use_exponential_sigmas: boolean;
+  use_beta_sigmas: boolean;
+  sigma_min: unknown;
+  sigma_max: unknown;
+  timestep_spacing: string;
+  timestep_type: string;
+  steps_offset: number;
+  rescale_betas_zero_snr: boolean;
+  final_sigmas_type: string;
+}
+
+/** `EulerDiscreteScheduler`'s own defaults (its `__init__` signature in diffusers). */
+export const EULER_DISCRETE_DEFAULTS: Readonly<EulerDiscreteConfig> = {
+  num_train_timesteps: 1000,
+  beta_start: 0.0001,
+  beta_end: 0.02,
+  beta_schedule: 'linear',
+  trained_betas: null,
+  prediction_type: 'epsilon',
+  interpolation_type: 'linear',
+  use_karras_sigmas: false,
+  use_exponential_sigmas: false,
+  use_beta_sigmas: false,
+  sigma_min: null,
+  sigma_max: null,
+  // EulerDiscrete's own default: an SD 1.5 config (no timestep_spacing key) gets linspace, unlike DDIM.
+  timestep_spacing: 'linspace',
+  timestep_type: 'discrete',
+  steps_offset: 0,
+  rescale_betas_zero_snr: false,
+  final_sigmas_type: 'zero',
+};
+
+const NAME = 'EulerDiscreteScheduler';
+
+/**
+ * diffusers' `EulerDiscreteScheduler` (Karras et al. 2022, Algorithm 2 without churn): σ-space Euler steps,
+ * optionally on Karras or exponential sigmas. Timesteps are float32 values (fractional for linspace spacing and
+ * Karras sigmas); `sigmas` has one more entry than `timesteps` (the final σ, 0 by default).
+ */
+export class EulerDiscreteScheduler implements Scheduler {
+  readonly className = NAME;
+  readonly order = 1;
+  readonly integerTimesteps = false;
+  readonly config: Readonly<EulerDiscreteConfig>;
+  readonly alphasCumprod: Float32Array;
+  /** Training sigmas √((1 − ᾱ)/ᾱ), ascending in t (float32). */
+  readonly trainSigmas: Float32Array;
+  /** The inference sigmas, float32, `timesteps.length + 1` values (more with log_linear interpolation). */
+  sigmas: Float32Array = new Float32Array(0);
+  timesteps: Float64Array = new Float64Array(0);
+  numInferenceSteps = 0;
+  predOriginalSample: Float32Array | null = null;
+  private readonly prediction: PredictionType;
+
+  /** diffusers' `EulerDiscreteScheduler.from_config(source, **overrides)`. */
+  static fromConfig(source?: SchedulerConfigSource, overrides?: SchedulerConfigSource): EulerDiscreteScheduler {
+    // sigma_min / sigma_max are EulerDiscrete's own keys, so the hidden ones never matter here.
+    return new EulerDiscreteScheduler(resolveConfig(NAME, EULER_DISCRETE_DEFAULTS, source, overrides).config);
+  }
+
+  constructor(config: EulerDiscreteConfig) {
+    this.config = config;
+    const T = checkInteger(NAME, 'num_train_timesteps', config.num_train_timesteps, 2);
+    this.prediction = checkChoice(NAME, 'prediction_type', config.prediction_type, [
+      'epsilon',
+      'v_prediction',
+      'sample',
+    ] as const);
+    checkChoice(NAME, 'interpolation_type', config.interpolation_type, ['linear', 'log_linear'] as const);
+    checkChoice(NAME, 'timestep_spacing', config.timestep_spacing, ['linspace', 'leading', 'trailing'] as const);
+    checkChoice(NAME, 'timestep_type', config.timestep_type, ['discrete', 'continuous'] as const);
+    checkChoice(NAME, 'final_sigmas_type', config.final_sigmas_type, ['zero', 'sigma_min'] as const);
+    checkInteger(NAME, 'steps_offset', config.steps_offset, 0);
+    if (config.use_beta_sigmas) unsupported(NAME, 'use_beta_sigmas (needs scipy.stats.beta.ppf)');
+    if (config.use_karras_sigmas && config.use_exponential_sigmas) {
+      unsupported(NAME, 'more than one of use_karras_sigmas / use_exponential_sigmas');
+    }
+    readOptionalNumber(NAME, 'sigma_min', config.sigma_min);
+    readOptionalNumber(NAME, 'sigma_max', config.sigma_max);
+    const betas = makeBetas(
+      NAME,
+      config.beta_schedule,
+      T,
+      config.beta_start,
+      config.beta_end,
+      readTrainedBetas(NAME, config.trained_betas),
+      ['linear', 'scaled_linear', 'squaredcos_cap_v2'],
+    );
+    this.alphasCumprod = makeAlphasCumprod(betas, config.rescale_betas_zero_snr);
+    if (config.rescale_betas_zero_snr) this.alphasCumprod[T - 1] = ZERO_SNR_LAST_ALPHA_CUMPROD;
+    this.trainSigmas = trainSigmas(this.alphasCumprod);
+  }
+
+  /** σ_max (or √(σ_max² + 1) for leading spacing), float32. */
+  get initNoiseSigma(): number {
+    const max = maxOf(this.sigmas.length > 0 ? this.sigmas : this.trainSigmas);
+    const spacing = this.config.timestep_spacing;
+    if (spacing === 'linspace' || spacing === 'trailing') return max;
+    return sqrtF32(f32(f32(max * max) + 1));
+  }
+
+  setTimesteps(numSteps: number): void {
+    const cfg = this.config;
+    const T = cfg.num_train_timesteps;
+    checkSteps(NAME, numSteps, T);
+    // NumPy computes the spacing in float64 and diffusers casts it to float32.
+    let timesteps: Float64Array = spacedTimesteps(
+      cfg.timestep_spacing as TimestepSpacing,
+      T,
+      numSteps,
+      cfg.steps_offset,
+    ).map(f32);
+    const train = this.trainSigmas;
+    const logSigmas = npLogF32(train);
+    let sigmas: Float64Array;
+    if (cfg.interpolation_type === 'linear') {
+      sigmas = npInterpIndex(timesteps, train);
+    } else {
+      // log_linear: torch.linspace(log σ_max, log σ_min, n + 1).exp() in float32, as diffusers does (n + 1 sigmas).
+      const logs = torchLinspaceF32(logF32(train[T - 1]!), logF32(train[0]!), numSteps + 1);
+      sigmas = Float64Array.from(logs, expF32);
+    }
+    if (cfg.use_karras_sigmas || cfg.use_exponential_sigmas) {
+      const sigmaMin = readOptionalNumber(NAME, 'sigma_min', cfg.sigma_min) ?? sigmas[sigmas.length - 1]!;
+      const sigmaMax = readOptionalNumber(NAME, 'sigma_max', cfg.sigma_max) ?? sigmas[0]!;
+      sigmas = cfg.use_karras_sigmas
+        ? karrasSigmas(sigmaMin, sigmaMax, numSteps)
+        : exponentialSigmas(sigmaMin, sigmaMax, numSteps);
+      timesteps = sigmas.map((s) => sigmaToT(s, logSigmas));
+    }
+    const last = cfg.final_sigmas_type === 'sigma_min' ? train[0]! : 0;
+    const sigmas32 = new Float32Array(sigmas.length + 1);
+    sigmas32.set(sigmas);
+    sigmas32[sigmas.length] = last;
+    this.sigmas = sigmas32;
+    if (cfg.timestep_type === 'continuous' && cfg.prediction_type === 'v_prediction') {
+      // EDM-style timesteps: 0.25·log σ, float32.
+      this.timesteps = Float64Array.from(sigmas32.subarray(0, sigmas32.length - 1), (s) => f32(0.25 * logF32(s)));
+    } else {
+      this.timesteps = timesteps.map(f32);
+    }
+    this.numInferenceSteps = numSteps;
+    this.predOriginalSample = null;
+  }
+
+  scaleModelInput(sample: Float32Array, stepIndex: number): Float32Array {
+    checkStepIndex(NAME, stepIndex, this.timesteps);
+    return scaleBySigma(sample, this.sigmas[stepIndex]!);
+  }
+
+  step(
+    modelOutput: Float32Array,
+    stepIndex: number,
+    sample: Float32Array,
+    _noise?: NoiseSource,
+    shape?: readonly number[],
+  ): Float32Array {
+    checkStepIndex(NAME, stepIndex, this.timesteps);
+    checkLengths(NAME, modelOutput, sample, shape);
+    // s_churn = 0 (diffusers' default and what its pipelines pass): γ = 0, σ̂ = σ, no noise is drawn.
+    const sigma = this.sigmas[stepIndex]!;
+    const pred = sigmaPredOriginal(this.prediction, sigma, modelOutput, sample);
+    const dt = f32(this.sigmas[stepIndex + 1]! - sigma);
+    const out = new Float32Array(sample.length);
+    for (let i = 0; i < out.length; i++) {
+      const derivative = f32(f32(sample[i]! - pred[i]!) / sigma);
+      out[i] = sample[i]! + f32(derivative * dt);
+    }
+    this.predOriginalSample = pred;
+    return out;
+  }
+
+  addNoise(original: Float32Array, noise: Float32Array, stepIndex: number): Float32Array {
+    checkStepIndex(NAME, stepIndex, this.timesteps);
+    checkLengths(NAME, original, noise);
+    return addScaledF32(original, noise, this.sigmas[stepIndex]!);
+  }
+}
