@@ -13,7 +13,7 @@ const MAIN_LAYERS = {
   storage: ['platform'],
   queue: ['platform', 'storage'],
   library: ['platform', 'storage', 'queue'],
-  studio: ['platform', 'storage', 'queue', 'library'],
+  studio: ['platform', 'storage', 'queue', 'library', 'engine'],
   server: ['platform', 'studio'],
   cli: ['platform', 'studio', 'server'],
   app: ['platform', 'studio'],

@@ -11,6 +11,7 @@ import type { CommandContext } from './command';
 import { importCommand, IMPORT_USAGE } from './commands/import';
 import { jobsCommand, JOBS_USAGE } from './commands/jobs';
 import { serveCommand, SERVE_USAGE } from './commands/serve';
+import { tokenizeCommand, TOKENIZE_USAGE } from './commands/tokenize';
 import { EXIT, exitCodeFor } from './exit-codes';
 import { createOutput } from './output';
 
@@ -25,6 +26,7 @@ Usage:
   ${SERVE_USAGE}
   ${IMPORT_USAGE}
   ${JOBS_USAGE}
+  ${TOKENIZE_USAGE}
 
 Every command takes --data-dir DIR (default: $PINHOLE_HOME or ~/.pinhole).
 Exit codes: 0 ok, 1 failed, 2 usage, 3 data home unusable, 4 not found, 5 server unavailable or refused, 130 cancelled.`;
@@ -70,6 +72,8 @@ export async function main(argv: string[]): Promise<number> {
         return await importCommand(ctx, args);
       case 'jobs':
         return await jobsCommand(ctx, args);
+      case 'tokenize':
+        return await tokenizeCommand(ctx, args);
       default:
         throw new PinholeError('INVALID_PARAMS', `Unknown command "${command}".\n\n${USAGE}`);
     }

@@ -6,6 +6,7 @@
 import type { ApiHandlers } from '../../src-shared/api';
 import type { Library } from '../library';
 import type { JobQueue } from '../queue';
+import { TokenizerCache } from './tokenizers';
 
 export type AppInfo = { version: string; mode: 'desktop' | 'headless'; dataDir: string; schemaVersion: number };
 
@@ -16,6 +17,7 @@ export function createApiHandlers(deps: {
   importKind: string;
 }): ApiHandlers {
   const { queue, library, info, importKind } = deps;
+  const tokenizers = new TokenizerCache();
   return {
     'app.info': () => ({ ...info, platform: `${process.platform}-${process.arch}` }),
 
@@ -41,5 +43,10 @@ export function createApiHandlers(deps: {
 
     'gallery.query': (params) => library.galleryQuery(params),
     'gallery.get': ({ sha256 }) => library.getImage(sha256),
+
+    'text.tokenize': async ({ model, text }) => {
+      const ids = (await tokenizers.get(model)).encode(text);
+      return { ids, count: ids.length };
+    },
   };
 }

@@ -115,6 +115,14 @@ export const methods = {
       .strict(),
     result: Page(ImageView),
   },
+  /**
+   * The raw CLIP BPE ids of the literal text (no weighting, `<lora:…>` or embedding parsing),
+   * untruncated, without start/end tokens or padding. `model` is a model folder.
+   */
+  'text.tokenize': {
+    params: z.object({ model: z.string().min(1), text: z.string().max(100_000) }).strict(),
+    result: z.object({ ids: z.array(z.number().int().nonnegative()), count: z.number().int().nonnegative() }),
+  },
   'gallery.get': {
     params: z.object({ sha256: Sha256 }).strict(),
     result: ImageDetail,

@@ -114,3 +114,28 @@ describe('pinhole CLI', () => {
     expect(members).toBe(count);
   });
 });
+
+describe('pinhole tokenize', () => {
+  it('prints the raw CLIP ids of the literal text, as the reference tokenizer does', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { fixture } = await import('../helpers/fixtures');
+    const tmp = makeTempDir('pinhole-tok-');
+    const model = fixture('sd15-tiny');
+    const cases = JSON.parse(readFileSync(fixture('sd15-tiny/reference/cases.json'), 'utf8')) as {
+      prompt: string;
+      prompt_ids: number[];
+    };
+    const result = await runCli(['tokenize', '--model', model, '--json', cases.prompt, '--data-dir', tmp.dir]);
+    expect(result.code, result.stderr).toBe(0);
+    // The reference ids are padded to 77 with start and end tokens; the command prints the text's own.
+    const eos = cases.prompt_ids.indexOf(49407);
+    const expected = cases.prompt_ids.slice(1, eos);
+    expect(jsonLines(result.stdout)).toEqual([{ ids: expected, count: expected.length }]);
+
+    const empty = await runCli(['tokenize', '--model', model, '--json', '', '--data-dir', tmp.dir]);
+    expect(jsonLines(empty.stdout)).toEqual([{ ids: [], count: 0 }]);
+    const noModel = await runCli(['tokenize', '--model', tmp.dir, '--json', 'a cat', '--data-dir', tmp.dir]);
+    expect(noModel.code).toBe(4);
+    tmp.cleanup();
+  });
+});
