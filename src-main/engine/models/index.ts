@@ -11,3 +11,4 @@ export {
 } from './clip-text-config';
 export { buildVaeDecoder, buildVaeEncoder, LOGVAR_RANGE, type VaeOptions } from './vae';
 export { resolveVaeConfig, VAE_EPS, vaeWeights, type AutoencoderKLConfig, type VaeSpec } from './vae-config';
+export { buildUNet, parseUNetConfig, type UNetBuildOptions, type UNetConfig, type UNetSpec } from './unet';

@@ -115,7 +115,8 @@ export class Layers {
     let scores = b.mul(b.matmul(qh, b.transpose(kh, [0, 1, 3, 2])), 1 / Math.sqrt(headDim));
     if (mask) scores = b.add(scores, mask);
     const out = b.matmul(b.softmax(scores, -1), vh);
-    return b.reshape(b.transpose(out, [0, 2, 1, 3]), [0, 0, -1]);
+    // An explicit channel count (not −1) keeps it known to shape inference for what follows.
+    return b.reshape(b.transpose(out, [0, 2, 1, 3]), [0, 0, heads * headDim]);
   }
 
   private hook(call: Omit<ModuleCall, 'base'>, base: () => Value): Value {
