@@ -21,7 +21,12 @@ await Promise.all([
   build({
     ...common,
     format: 'esm',
-    entryPoints: { 'cli/main': 'src-main/cli/main.ts', 'app/main': 'src-main/app/main.ts' },
+    entryPoints: {
+      'cli/main': 'src-main/cli/main.ts',
+      'app/main': 'src-main/app/main.ts',
+      // The engine's own process (a forked child headless, a utilityProcess in the app).
+      'engine/host': 'src-main/engine/host/host-main.ts',
+    },
     outdir: 'dist/main',
   }),
   build({

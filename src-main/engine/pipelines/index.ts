@@ -1,0 +1,34 @@
+/**
+ * Stable Diffusion pipelines over ONNX model folders (optimum layout): SD 1.x, SD 2.x (epsilon and
+ * v-prediction), SDXL, SD-Turbo/SDXL-Turbo and LCM; txt2img, img2img and inpainting, reproducing diffusers'
+ * numbers with the torch-compatible generator and schedulers.
+ */
+export { Engine, type EngineOptions } from './engine';
+export { StableDiffusionPipeline, type GenerateOptions } from './pipeline';
+export {
+  resolveRequest,
+  seedForIteration,
+  type GeneratedImage,
+  type GenerateMode,
+  type GenerateProgress,
+  type GenerateRequest,
+  type GenerateResult,
+  type GenerateTimings,
+  type ResolvedRequest,
+} from './request';
+export { loadModelFolder, type ModelFiles, type ModelFolder, type VaeSettings } from './model-folder';
+export { detectTraits, type FamilySources, type ModelFamily, type ModelTraits, type ModelVariant } from './family';
+export { PromptEncoder, padToSameLength, zerosLike, type Conditioning, type EncoderPart } from './conditioning';
+export { TextEncoder, layerNorm, type EncoderOutput, type LayerChoice } from './text-encoder';
+export { UNetRunner, guidanceScaleEmbedding, type UNetConditioning } from './unet';
+export { VaeDecoder, VaeEncoder, imageLatents, type EncodedImage } from './vae';
+export { applyGuidance, blendKnown, denoise, type DenoiseParams, type MaskBlend, type StepCallback } from './denoise';
+export {
+  startIndexFor,
+  img2imgStart,
+  inpaintStart,
+  txt2imgStart,
+  type InpaintInputs,
+  type StartLatents,
+} from './start-latents';
+export { readFinalLayerNorm, type LayerNormParams } from './onnx-initializers';

@@ -1,0 +1,340 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { PinholeError } from '../../../src-shared/errors';
+import {
+  encodePng,
+  formatInfotext,
+  insertPngText,
+  latentToRgb,
+  loadMask,
+  loadRgb,
+  maskToLatentGrid,
+  pasteOutsideMask,
+  rgbToPngDataUrl,
+  rgbToTensor,
+  samplerDisplayName,
+  tensorToRgb,
+  LATENT_RGB_SD,
+  LATENT_RGB_SDXL,
+} from '../image';
+import { TorchGenerator } from '../random';
+import type { Runtime } from '../runtime';
+import { createScheduler } from '../schedulers';
+import { ClipTokenizer } from '../text';
+import { padToSameLength, PromptEncoder, zerosLike, type Conditioning } from './conditioning';
+import { denoise, throwIfAborted } from './denoise';
+import { loadModelFolder, type ModelFolder } from './model-folder';
+import { readFinalLayerNorm, type LayerNormParams } from './onnx-initializers';
+import {
+  resolveRequest,
+  seedForIteration,
+  type GeneratedImage,
+  type GenerateProgress,
+  type GenerateRequest,
+  type GenerateResult,
+  type ResolvedRequest,
+} from './request';
+import {
+  img2imgStart,
+  inpaintStart,
+  repeatBatch,
+  txt2imgStart,
+  type InpaintInputs,
+  type StartLatents,
+} from './start-latents';
+import { TextEncoder } from './text-encoder';
+import { guidanceScaleEmbedding, UNetRunner, type UNetConditioning } from './unet';
+import { VaeDecoder, VaeEncoder, type EncodedImage } from './vae';
+
+/** Cooperative cancel and progress for one `generate`. */
+export interface GenerateOptions {
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: GenerateProgress) => void | Promise<void>;
+}
+
+/**
+ * A loaded Stable Diffusion model (SD 1.x, 2.x, SDXL and their Turbo/LCM variants) generating images: txt2img,
+ * img2img and inpainting, with classifier-free guidance, A1111 prompt weighting, batches, clip skip, previews,
+ * and PNGs carrying A1111's `parameters`. Sessions come from the runtime's cache, created on first use.
+ */
+export class StableDiffusionPipeline {
+  private finalNorm: Promise<LayerNormParams> | undefined;
+  private modelHash: Promise<string> | undefined;
+
+  private constructor(
+    readonly model: ModelFolder,
+    private readonly runtime: Runtime,
+    private readonly tokenizer: ClipTokenizer,
+    private readonly tokenizer2: ClipTokenizer | undefined,
+  ) {}
+
+  /**
+   * Reads a model folder and its tokenizers (sessions load lazily).
+   * @throws PinholeError `NOT_FOUND` / `IMPORT_REJECTED` naming the file for a missing or malformed model.
+   */
+  static async load(runtime: Runtime, dir: string): Promise<StableDiffusionPipeline> {
+    const model = await loadModelFolder(dir);
+    const tokenizer = await ClipTokenizer.load(model.files.tokenizer);
+    const tokenizer2 = model.files.tokenizer2 ? await ClipTokenizer.load(model.files.tokenizer2) : undefined;
+    return new StableDiffusionPipeline(model, runtime, tokenizer, tokenizer2);
+  }
+
+  /**
+   * Generates `batchCount × batchSize` images.
+   * @throws PinholeError `INVALID_PARAMS` for a bad request, `CanceledError` when `signal` aborts (checked
+   *   between steps), and the runtime's errors for models that cannot load.
+   */
+  async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
+    const started = performance.now();
+    const req = resolveRequest(request, this.model);
+    const { model } = this;
+    throwIfAborted(options.signal);
+
+    const unet = new UNetRunner(
+      await this.runtime.session(model.files.unet),
+      numberOr(model.unetConfig['time_cond_proj_dim']),
+    );
+    const inpaintUnet = unet.inChannels === 9;
+    if (inpaintUnet && req.mode !== 'inpaint') {
+      throw new PinholeError(
+        'INVALID_PARAMS',
+        `${model.name} has an inpainting UNet (9 channels): give an init image and a mask`,
+      );
+    }
+    // LCM UNets with a guidance embedding take the scale as an input and run without a negative batch.
+    const guided = req.cfgScale > 1 && unet.timestepCondDim === undefined;
+
+    const textStart = performance.now();
+    const conditioning = await this.conditioning(req, unet, guided);
+    const textMs = performance.now() - textStart;
+
+    const scaleFactor = model.vae.scaleFactor;
+    const shape = [req.batchSize, model.vae.latentChannels, req.height / scaleFactor, req.width / scaleFactor] as const;
+    const init = req.mode === 'txt2img' ? undefined : await this.prepareImage(req, inpaintUnet, shape[3], shape[2]);
+
+    const decoder = new VaeDecoder(await this.runtime.session(model.files.vaeDecoder));
+    const modelHash = await this.shortHash(request.modelHash);
+    const factors = model.traits.family === 'sdxl' ? LATENT_RGB_SDXL : LATENT_RGB_SD;
+    const images: GeneratedImage[] = [];
+    const finalLatents: Float32Array[] = [];
+    let timesteps: number[] = [];
+    let denoiseMs = 0;
+    let decodeMs = 0;
+    let unetSteps = 0;
+    for (let iteration = 0; iteration < req.batchCount; iteration++) {
+      const seed = seedForIteration(req.seed, iteration);
+      const generator = new TorchGenerator(seed);
+      const scheduler = createScheduler(
+        req.sampler,
+        model.schedulerConfig,
+        req.predictionType ? { prediction_type: req.predictionType } : {},
+      );
+      scheduler.setTimesteps(req.steps);
+      let start: StartLatents;
+      if (req.mode === 'txt2img') start = txt2imgStart(generator, scheduler, shape);
+      else if (req.mode === 'img2img')
+        start = img2imgStart(generator, scheduler, shape, init!.encoded, model.vae, req.steps, req.strength);
+      else start = inpaintStart(generator, scheduler, shape, init!.inpaint!, model.vae, req.steps, req.strength);
+      timesteps = Array.from(scheduler.timesteps.subarray(start.startIndex));
+
+      const loopStart = performance.now();
+      const latents = await denoise({
+        unet,
+        scheduler,
+        generator,
+        latents: start.latents,
+        shape,
+        startIndex: start.startIndex,
+        conditioning,
+        guidance: req.cfgScale,
+        guided,
+        ...(start.blend ? { blend: start.blend } : {}),
+        ...(start.extraChannels ? { extraChannels: start.extraChannels } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+        onStep: async ({ step, totalSteps, timestep, latents: current }) => {
+          if (!options.onProgress) return;
+          const wantPreview = req.previewEvery > 0 && step % req.previewEvery === 0 && step < totalSteps;
+          const preview = wantPreview ? await rgbToPngDataUrl(latentToRgb(current, shape, 0, factors)) : undefined;
+          await options.onProgress({
+            iteration,
+            batchCount: req.batchCount,
+            step,
+            totalSteps,
+            timestep,
+            ...(preview ? { preview } : {}),
+          });
+        },
+      });
+      denoiseMs += performance.now() - loopStart;
+      unetSteps += timesteps.length;
+      finalLatents.push(latents);
+
+      const decodeStart = performance.now();
+      const perImage = latents.length / req.batchSize;
+      for (let b = 0; b < req.batchSize; b++) {
+        throwIfAborted(options.signal);
+        const decoded = await decoder.decode(
+          latents.subarray(b * perImage, (b + 1) * perImage),
+          [1, ...shape.slice(1)],
+          model.vae,
+        );
+        let image = tensorToRgb(decoded.data, decoded.dims);
+        if (req.mode === 'inpaint' && req.pasteBack) image = pasteOutsideMask(image, init!.rgb, init!.pixelMask!);
+        const parameters = this.infotext(req, seed, modelHash, b, request.modelName);
+        const png = insertPngText(await encodePng(image), { parameters });
+        images.push({ image, png, parameters, seed, iteration, batchIndex: b });
+      }
+      decodeMs += performance.now() - decodeStart;
+    }
+    return {
+      images,
+      timesteps,
+      latents: finalLatents,
+      mode: req.mode,
+      timings: {
+        totalMs: performance.now() - started,
+        textMs,
+        denoiseMs,
+        decodeMs,
+        stepsPerSecond: denoiseMs > 0 ? unetSteps / (denoiseMs / 1000) : 0,
+      },
+    };
+  }
+
+  /** The prompt encoder for a request's clip skip and weighting settings. */
+  promptEncoder(clipSkip: number, emphasis: boolean): Promise<PromptEncoder> {
+    return (async () => {
+      const encoder = new TextEncoder(await this.runtime.session(this.model.files.textEncoder));
+      const second = this.model.files.textEncoder2
+        ? {
+            tokenizer: this.tokenizer2!,
+            encoder: new TextEncoder(await this.runtime.session(this.model.files.textEncoder2)),
+          }
+        : undefined;
+      return new PromptEncoder({ tokenizer: this.tokenizer, encoder }, second, {
+        family: this.model.traits.family,
+        clipSkip,
+        emphasis,
+        finalNorm: () => (this.finalNorm ??= readFinalLayerNorm(this.model.files.textEncoder)),
+        layerNormEps: numberOr(this.model.textEncoderConfig['layer_norm_eps']) ?? 1e-5,
+      });
+    })();
+  }
+
+  /** The UNet conditioning for the whole batch: `[negative × B; prompt × B]` with guidance, `prompt × B` without. */
+  private async conditioning(req: ResolvedRequest, unet: UNetRunner, guided: boolean): Promise<UNetConditioning> {
+    const encoder = await this.promptEncoder(req.clipSkip, req.emphasis);
+    let cond = await encoder.encode(req.prompt);
+    let rows: Conditioning[] = [cond];
+    if (guided) {
+      const zeros = this.model.traits.forceZerosForEmptyPrompt && req.negativePrompt === '';
+      let negative = zeros ? zerosLike(cond) : await encoder.encode(req.negativePrompt);
+      if (negative.tokens !== cond.tokens) [negative, cond] = padToSameLength(negative, cond, await encoder.empty());
+      rows = [negative, cond];
+    }
+    const b = req.batchSize;
+    const n = rows.length * b;
+    const { tokens, channels, pooledDim } = cond;
+    const hidden = new Float32Array(n * tokens * channels);
+    rows.forEach((row, r) => hidden.set(repeatBatch(row.hidden, b), r * b * tokens * channels));
+    const out: { -readonly [K in keyof UNetConditioning]: UNetConditioning[K] } = {
+      encoderHiddenStates: hidden,
+      tokens,
+      channels,
+    };
+    if (unet.takesTextTime) {
+      const textEmbeds = new Float32Array(n * pooledDim);
+      rows.forEach((row, r) =>
+        textEmbeds.set(repeatBatch(row.pooled ?? new Float32Array(pooledDim), b), r * b * pooledDim),
+      );
+      out.textEmbeds = textEmbeds;
+      out.pooledDim = pooledDim;
+      // SDXL's micro-conditioning: original size, crop (0, 0), target size — all the requested size.
+      out.timeIds = repeatBatch(Float32Array.of(req.height, req.width, 0, 0, req.height, req.width), n);
+    }
+    if (unet.timestepCondDim !== undefined) {
+      out.timestepCond = repeatBatch(guidanceScaleEmbedding(req.cfgScale - 1, unet.timestepCondDim), n);
+    }
+    return out;
+  }
+
+  /** Loads and encodes the init image (and the mask) once per request. */
+  private async prepareImage(req: ResolvedRequest, inpaintUnet: boolean, latentWidth: number, latentHeight: number) {
+    const file = this.model.files.vaeEncoder;
+    if (!file) {
+      throw new PinholeError(
+        'IMPORT_REJECTED',
+        `${this.model.dir} has no vae_encoder/model.onnx, which ${req.mode} needs`,
+      );
+    }
+    const encoder = new VaeEncoder(await this.runtime.session(file));
+    const rgb = await loadRgb(req.initImage!, req.width, req.height);
+    const pixels = rgbToTensor(rgb);
+    const dims = [1, 3, req.height, req.width];
+    const encoded = await encoder.encode(pixels, dims);
+    if (req.mode !== 'inpaint') return { rgb, encoded, inpaint: undefined, pixelMask: undefined };
+    const pixelMask = await loadMask(req.maskImage!, req.width, req.height);
+    const latentMask = maskToLatentGrid(pixelMask, req.width, req.height, latentWidth, latentHeight);
+    let encodedMasked: EncodedImage | undefined;
+    if (inpaintUnet) {
+      // diffusers: masked_image = image × (mask < 0.5), i.e. zero (mid-gray) where the image is repainted.
+      const plane = req.width * req.height;
+      const masked = pixels.map((v, i) => (pixelMask[i % plane]! < 0.5 ? v : 0));
+      encodedMasked = await encoder.encode(masked, dims);
+    }
+    const inpaint: InpaintInputs = { encoded, latentMask, ...(encodedMasked ? { encodedMasked } : {}) };
+    return { rgb, encoded, inpaint, pixelMask };
+  }
+
+  private infotext(
+    req: ResolvedRequest,
+    seed: bigint,
+    modelHash: string,
+    batchPos: number,
+    modelName: string | undefined,
+  ): string {
+    return formatInfotext({
+      prompt: req.prompt,
+      negativePrompt: req.negativePrompt,
+      steps: req.steps,
+      sampler: samplerDisplayName(req.sampler),
+      cfgScale: req.cfgScale,
+      seed,
+      width: req.width,
+      height: req.height,
+      modelHash,
+      modelName: modelName ?? this.model.name,
+      batchSize: req.batchSize,
+      batchPos,
+      denoisingStrength: req.mode === 'txt2img' ? undefined : req.strength,
+      clipSkip: req.clipSkip,
+    });
+  }
+
+  /**
+   * A1111's short model hash: the first 10 hex digits of a SHA-256 — the caller's (of the checkpoint it
+   * imported) or, failing that, of `unet/model.onnx`, computed once.
+   */
+  private shortHash(given: string | undefined): Promise<string> {
+    if (given !== undefined) {
+      if (!/^[0-9a-fA-F]{10,64}$/.test(given)) {
+        return Promise.reject(
+          new PinholeError('INVALID_PARAMS', 'modelHash: must be a hex SHA-256 (at least 10 digits)'),
+        );
+      }
+      return Promise.resolve(given.slice(0, 10).toLowerCase());
+    }
+    this.modelHash ??= new Promise<string>((resolve, reject) => {
+      const hash = createHash('sha256');
+      createReadStream(this.model.files.unet)
+        .on('data', (chunk) => hash.update(chunk))
+        .on('error', reject)
+        .on('end', () => resolve(hash.digest('hex').slice(0, 10)));
+    });
+    return this.modelHash;
+  }
+}
+
+function numberOr(value: unknown): number | undefined {
+  return typeof value === 'number' ? value : undefined;
+}

@@ -1,0 +1,75 @@
+/**
+ * The runtime's own vocabulary, independent of onnxruntime-node, so the rest of the engine (and the tests'
+ * fake backends) never touch ORT types: host tensors, declared inputs/outputs, raw sessions, backends.
+ */
+
+/** Element types a model may declare. `float16` data travels as raw IEEE half bits in a `Uint16Array`. */
+export type TensorType = 'float32' | 'float16' | 'float64' | 'int32' | 'int64' | 'int8' | 'uint8' | 'bool';
+
+/** The typed array that holds each element type (`bool` as 0/1 bytes). */
+export interface TensorArrays {
+  float32: Float32Array;
+  float16: Uint16Array;
+  float64: Float64Array;
+  int32: Int32Array;
+  int64: BigInt64Array;
+  int8: Int8Array;
+  uint8: Uint8Array;
+  bool: Uint8Array;
+}
+
+export type TensorData = TensorArrays[TensorType];
+
+/** A dense row-major tensor in host memory. `data.length` equals the product of `dims` ([] is a scalar). */
+export interface HostTensor<T extends TensorType = TensorType> {
+  readonly type: T;
+  readonly data: TensorArrays[T];
+  readonly dims: readonly number[];
+}
+
+/**
+ * One declared input or output of a model, read from the session's metadata. A dimension is a number when the
+ * model fixes it and a string (the symbolic name, e.g. `batch_size`) when it is dynamic. `type` is `other` for
+ * non-tensor values (sequences, maps) and element types the engine does not handle.
+ */
+export interface ValueSpec {
+  readonly name: string;
+  readonly type: TensorType | 'other';
+  readonly shape: readonly (number | string)[];
+}
+
+/** The providers the engine knows, by onnxruntime-node's names. */
+export type ExecutionProviderName = 'cuda' | 'dml' | 'coreml' | 'webgpu' | 'cpu';
+
+/** What a session is created with. Part of the session cache key. */
+export interface SessionOptions {
+  /** Where the model runs; ORT places nodes the provider lacks on the CPU. */
+  readonly executionProvider: ExecutionProviderName;
+  /** ORT's graph optimization level; `all` by default. */
+  readonly graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** CPU threads for one operator; ORT's default (the physical cores) when absent. */
+  readonly intraOpNumThreads?: number;
+  /** GPU index for CUDA / DirectML. */
+  readonly deviceId?: number;
+}
+
+/** A loaded model as a backend exposes it. */
+export interface RawSession {
+  readonly inputs: readonly ValueSpec[];
+  readonly outputs: readonly ValueSpec[];
+  /**
+   * Runs the model. Feeds must already have the declared element types (see `io-adapt`); `fetches` limits the
+   * outputs computed (all when absent).
+   */
+  run(feeds: Readonly<Record<string, HostTensor>>, fetches?: readonly string[]): Promise<Record<string, HostTensor>>;
+  /** Frees the native session; the object is unusable afterwards. */
+  release(): Promise<void>;
+}
+
+/** What the runtime needs of an inference library. The real one is `ort-backend.ts`; tests pass fakes. */
+export interface InferenceBackend {
+  /** Provider names the installed library was built with (whether or not they load on this machine). */
+  listProviders(): readonly string[];
+  /** Creates a session from a model file path or the model's bytes. Rejects when the provider cannot load. */
+  createSession(model: string | Uint8Array, options: SessionOptions): Promise<RawSession>;
+}
