@@ -13,10 +13,11 @@ const MAIN_LAYERS = {
   storage: ['platform'],
   queue: ['platform', 'storage'],
   library: ['platform', 'storage', 'queue'],
-  studio: ['platform', 'storage', 'queue', 'library', 'engine'],
+  generation: ['platform', 'storage', 'queue', 'library', 'engine'],
+  studio: ['platform', 'storage', 'queue', 'library', 'engine', 'generation'],
   server: ['platform', 'studio'],
   cli: ['platform', 'studio', 'server'],
-  app: ['platform', 'studio'],
+  app: ['platform', 'studio', 'engine'],
   // The engine knows nothing of the queue, the UI or Electron: only src-shared and its own parts.
   engine: [],
 };

@@ -8,6 +8,7 @@ import { PinholeError, serializeError } from '../../src-shared/errors';
 import { resolveDataDir } from '../platform/data-home';
 import { readAppVersion } from '../platform/version';
 import type { CommandContext } from './command';
+import { generateCommand, GENERATE_USAGE } from './commands/generate';
 import { importCommand, IMPORT_USAGE } from './commands/import';
 import { jobsCommand, JOBS_USAGE } from './commands/jobs';
 import { serveCommand, SERVE_USAGE } from './commands/serve';
@@ -25,6 +26,7 @@ const USAGE = `Pinhole Studio — train and generate on your own GPU.
 Usage:
   ${SERVE_USAGE}
   ${IMPORT_USAGE}
+  ${GENERATE_USAGE}
   ${JOBS_USAGE}
   ${TOKENIZE_USAGE}
 
@@ -70,6 +72,8 @@ export async function main(argv: string[]): Promise<number> {
         return await serveCommand(ctx, args);
       case 'import':
         return await importCommand(ctx, args);
+      case 'generate':
+        return await generateCommand(ctx, args);
       case 'jobs':
         return await jobsCommand(ctx, args);
       case 'tokenize':

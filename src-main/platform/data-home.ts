@@ -20,6 +20,10 @@ export type DataHome = {
   tmp: string;
   /** Lock and server-discovery files of running processes. */
   runtime: string;
+  /** Model folders the Generate page offers (until the model manager arrives). */
+  models: string;
+  /** Init images and masks sent inline for generation, content-addressed. */
+  inputs: string;
 };
 
 export function resolveDataDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
@@ -37,9 +41,11 @@ export function openDataHome(root: string): DataHome {
     uploads: path.join(root, 'uploads'),
     tmp: path.join(root, 'tmp'),
     runtime: path.join(root, 'runtime'),
+    models: path.join(root, 'models'),
+    inputs: path.join(root, 'inputs'),
   };
   try {
-    for (const dir of [home.root, home.images, home.thumbs, home.uploads, home.tmp, home.runtime]) {
+    for (const dir of [home.root, home.images, home.thumbs, home.uploads, home.tmp, home.runtime, home.models]) {
       mkdirSync(dir, { recursive: true });
     }
   } catch (error) {

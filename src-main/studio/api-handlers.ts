@@ -6,17 +6,29 @@
 import type { ApiHandlers } from '../../src-shared/api';
 import type { Library } from '../library';
 import type { JobQueue } from '../queue';
+import { randomBytes } from 'node:crypto';
+import type { DataHome } from '../platform/data-home';
+import { listModelFolders, modelRoots, storeInlineImages } from '../generation';
 import { TokenizerCache } from './tokenizers';
 
 export type AppInfo = { version: string; mode: 'desktop' | 'headless'; dataDir: string; schemaVersion: number };
 
-export function createApiHandlers(deps: {
+export type ApiDeps = {
   queue: JobQueue;
   library: Library;
   info: AppInfo;
   importKind: string;
-}): ApiHandlers {
-  const { queue, library, info, importKind } = deps;
+  generateKind: string;
+  home: DataHome;
+};
+
+/** A random seed in 0 … 2^64 − 1. */
+function randomSeed(): string {
+  return randomBytes(8).readBigUInt64BE().toString();
+}
+
+export function createApiHandlers(deps: ApiDeps): ApiHandlers {
+  const { queue, library, info, importKind, generateKind, home } = deps;
   const tokenizers = new TokenizerCache();
   return {
     'app.info': () => ({ ...info, platform: `${process.platform}-${process.arch}` }),
@@ -36,6 +48,14 @@ export function createApiHandlers(deps: {
       queue.get(jobId); // NOT_FOUND for an unknown job rather than an empty list
       return library.importResults(jobId);
     },
+
+    'generate.start': async ({ request, priority }) => {
+      const seed = request.seed ?? randomSeed();
+      const stored = await storeInlineImages({ ...request, seed }, home.inputs, home.tmp);
+      const job = queue.enqueue(generateKind, { request: { ...stored, seed } }, { priority });
+      return { jobId: job.id, seed };
+    },
+    'models.list': () => listModelFolders(modelRoots(home.models)),
 
     'jobs.list': ({ states, limit }) => queue.list(states, limit),
     'jobs.get': ({ jobId }) => queue.get(jobId),

@@ -6,8 +6,11 @@ import type { ApiHandlers, EventMessage } from '../../src-shared/api';
 import { openDataHome, type DataHome } from '../platform/data-home';
 import { Emitter } from '../platform/emitter';
 import { openDatabase, schemaVersion } from '../storage/database';
+import { ContentStore } from '../storage/content-store';
 import { JobQueue } from '../queue';
 import { Library, createImportJobHandler } from '../library';
+import { EngineClient, type EngineLauncher } from '../engine';
+import { createGenerateJobHandler } from '../generation';
 import { createApiHandlers } from './api-handlers';
 import { removeBatchOfFinishedJob, sweepOrphanBatches } from './upload-sweeper';
 
@@ -21,6 +24,10 @@ export type StudioOptions = {
    * (read-only commands such as `pinhole jobs`).
    */
   runJobs?: 'all' | 'own' | 'none';
+  /** How to start the engine process (Electron passes a utilityProcess launcher); a forked child by default. */
+  engineLauncher?: EngineLauncher;
+  /** The engine host entry for the default launcher (tests running from sources pass the built one). */
+  engineEntry?: string;
 };
 
 export type MediaKind = 'images' | 'thumbs';
@@ -45,6 +52,15 @@ export function createStudio(options: StudioOptions): Studio {
   const queue = new JobQueue(db);
   const importJob = createImportJobHandler(library);
   queue.register(importJob);
+  // The engine process starts on the first generation, not with the studio.
+  let engine: EngineClient | null = null;
+  const engineClient = () =>
+    (engine ??= new EngineClient({
+      ...(options.engineLauncher ? { launcher: options.engineLauncher } : {}),
+      ...(options.engineEntry ? { entry: options.engineEntry } : {}),
+    }));
+  const generateJob = createGenerateJobHandler(engineClient, library);
+  queue.register(generateJob);
 
   const events = new Emitter<EventMessage>();
   const unsubscribers = [
@@ -58,6 +74,8 @@ export function createStudio(options: StudioOptions): Studio {
     queue,
     library,
     importKind: importJob.kind,
+    generateKind: generateJob.kind,
+    home,
     info: { version: options.version, mode: options.mode, dataDir: home.root, schemaVersion: schemaVersion(db) },
   });
 
@@ -77,9 +95,15 @@ export function createStudio(options: StudioOptions): Studio {
     waitForJob: (jobId) => queue.waitFor(jobId),
     dispose: async () => {
       await queue.dispose();
+      await engine?.dispose();
       unsubscribers.forEach((off) => off());
       events.clear();
       db.close();
     },
   };
+}
+
+/** Where the library keeps an image's file inside a data home (for commands that copy results out). */
+export function libraryImageFile(dataDir: string, sha256: string): string {
+  return new ContentStore(openDataHome(dataDir).images, openDataHome(dataDir).tmp).pathOf(sha256);
 }

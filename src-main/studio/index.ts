@@ -1,1 +1,1 @@
-export { createStudio, type Studio, type StudioOptions, type MediaKind } from './create-studio';
+export { createStudio, libraryImageFile, type Studio, type StudioOptions, type MediaKind } from './create-studio';

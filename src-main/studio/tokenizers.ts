@@ -3,7 +3,7 @@
  * the Generate page counts tokens on every keystroke).
  */
 import path from 'node:path';
-import { ClipTokenizer } from '../engine/text';
+import { ClipTokenizer } from '../engine';
 
 const KEEP = 4;
 

@@ -13,6 +13,8 @@ import type { SerializedError } from '../errors';
 import {
   Dataset,
   DatasetImage,
+  GenerateParams,
+  ModelEntry,
   DatasetName,
   ImageDetail,
   ImageView,
@@ -101,6 +103,17 @@ export const methods = {
   'jobs.cancel': {
     params: z.object({ jobId: z.string().min(1) }).strict(),
     result: JobView,
+  },
+
+  /** Queues a generation (GPU lane). Results land in the gallery; the job result lists them. */
+  'generate.start': {
+    params: z.object({ request: GenerateParams, priority: z.number().int().min(-10).max(10).default(0) }).strict(),
+    result: z.object({ jobId: z.string(), seed: z.string() }),
+  },
+  /** Model folders found in the data home's models/ folder (and $PINHOLE_MODELS). */
+  'models.list': {
+    params: z.object({}).strict(),
+    result: z.array(ModelEntry),
   },
 
   /** The gallery: every library image, newest first, optionally filtered by full-text search. */

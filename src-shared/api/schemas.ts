@@ -120,3 +120,75 @@ export type ImportFileResult = z.infer<typeof ImportFileResult>;
 
 export const Page = <T extends z.ZodType>(item: T) =>
   z.object({ items: z.array(item), nextCursor: z.string().nullable(), total: z.number().int() });
+
+/** Samplers, named as the CLI's `--sampler` takes them. */
+export const SamplerName = z.enum(['euler', 'euler_a', 'ddim', 'dpmpp_2m', 'dpmpp_2m_karras', 'lcm', 'heun']);
+export type SamplerName = z.infer<typeof SamplerName>;
+
+const U64_MAX = (1n << 64n) - 1n;
+
+/** Seeds travel as decimal strings: 0 … 2^64 − 1 does not fit a JSON number without loss. */
+export const Seed = z
+  .string()
+  .regex(/^\d{1,20}$/, 'a seed is a whole number from 0 to 18446744073709551615')
+  .refine((s) => BigInt(s) <= U64_MAX, 'a seed is at most 18446744073709551615');
+
+/** An input image for img2img or an inpainting mask: a file on the core's machine, or inline. */
+export const ImageRef = z.union([
+  z.object({ path: z.string().min(1) }).strict(),
+  z
+    .object({
+      dataUrl: z
+        .string()
+        .max(48_000_000, 'inline images are limited to 36 MB')
+        .regex(/^data:image\/(png|jpeg|webp);base64,[A-Za-z0-9+/=]+$/, 'expected a base64 PNG, JPEG or WebP data URL'),
+    })
+    .strict(),
+]);
+export type ImageRef = z.infer<typeof ImageRef>;
+
+const PixelSize = z
+  .number()
+  .int()
+  .min(64)
+  .max(4096)
+  .refine((n) => n % 8 === 0, 'sizes must be multiples of 8');
+
+/** What to generate; everything but `model` and `prompt` defaults per model. */
+export const GenerateParams = z
+  .object({
+    /** A model folder (optimum ONNX layout). */
+    model: z.string().min(1),
+    prompt: z.string().max(20_000),
+    negativePrompt: z.string().max(20_000).optional(),
+    sampler: SamplerName.optional(),
+    steps: z.number().int().min(1).max(500).optional(),
+    cfgScale: z.number().min(0).max(50).optional(),
+    /** Absent: a random seed, chosen when the job is queued and recorded with it. */
+    seed: Seed.optional(),
+    width: PixelSize.optional(),
+    height: PixelSize.optional(),
+    batchSize: z.number().int().min(1).max(16).optional(),
+    batchCount: z.number().int().min(1).max(100).optional(),
+    clipSkip: z.number().int().min(1).max(12).optional(),
+    /** img2img / inpainting: the share of the schedule to run. */
+    strength: z.number().gt(0).max(1).optional(),
+    initImage: ImageRef.optional(),
+    /** White where the image is repainted. */
+    maskImage: ImageRef.optional(),
+  })
+  .strict()
+  .refine((p) => p.maskImage === undefined || p.initImage !== undefined, {
+    message: 'a mask needs an init image',
+    path: ['maskImage'],
+  });
+export type GenerateParams = z.infer<typeof GenerateParams>;
+
+export const ModelEntry = z.object({
+  name: z.string(),
+  path: z.string(),
+  /** Detected family, e.g. "sd1", "sd2", "sdxl"; null when the folder could not be read. */
+  family: z.string().nullable(),
+  error: z.string().nullable(),
+});
+export type ModelEntry = z.infer<typeof ModelEntry>;

@@ -1,0 +1,125 @@
+/**
+ * `pinhole generate --model DIR --prompt TEXT [options]`: queues a generation, shows a
+ * progress bar, and writes the PNGs (with their A1111 parameters) where --out says.
+ */
+import { copyFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { GenerateParams } from '../../../src-shared/api';
+import { CanceledError, PinholeError } from '../../../src-shared/errors';
+import { describeIssues } from '../../../src-shared/api';
+import { libraryImageFile } from '../../studio';
+import type { CommandContext } from '../command';
+import { connect } from '../connection';
+import { EXIT } from '../exit-codes';
+import { followJob } from '../follow-job';
+
+export const GENERATE_USAGE =
+  'pinhole generate --model DIR --prompt TEXT [--negative TEXT] [--sampler euler|euler_a|ddim|dpmpp_2m|dpmpp_2m_karras|lcm|heun]\n' +
+  '                 [--steps N] [--cfg X] [--seed N] [--width W] [--height H] [--batch N] [--count N] [--clip-skip N]\n' +
+  '                 [--init IMAGE --strength S] [--mask IMAGE] [--out FILE.png] [--json]';
+
+const int = (name: string, value: string | undefined) => {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value))
+    throw new PinholeError('INVALID_PARAMS', `--${name} must be a whole number, not "${value}"`);
+  return Number(value);
+};
+const num = (name: string, value: string | undefined) => {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new PinholeError('INVALID_PARAMS', `--${name} must be a number, not "${value}"`);
+  return n;
+};
+
+/** `out.png` for one image; `out-1.png`, `out-2.png`… for several. */
+export function outputNames(out: string, count: number): string[] {
+  if (count === 1) return [out];
+  const ext = path.extname(out) || '.png';
+  const base = out.slice(0, out.length - path.extname(out).length);
+  return Array.from({ length: count }, (_, i) => `${base}-${i + 1}${ext}`);
+}
+
+export async function generateCommand(ctx: CommandContext, argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      prompt: { type: 'string' },
+      negative: { type: 'string' },
+      sampler: { type: 'string' },
+      steps: { type: 'string' },
+      cfg: { type: 'string' },
+      seed: { type: 'string' },
+      width: { type: 'string' },
+      height: { type: 'string' },
+      batch: { type: 'string' },
+      count: { type: 'string' },
+      'clip-skip': { type: 'string' },
+      init: { type: 'string' },
+      strength: { type: 'string' },
+      mask: { type: 'string' },
+      out: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (!values.model || values.prompt === undefined) {
+    throw new PinholeError('INVALID_PARAMS', `--model and --prompt are required.\nUsage: ${GENERATE_USAGE}`);
+  }
+  const parsed = GenerateParams.safeParse({
+    model: path.resolve(values.model),
+    prompt: values.prompt,
+    negativePrompt: values.negative,
+    sampler: values.sampler,
+    steps: int('steps', values.steps),
+    cfgScale: num('cfg', values.cfg),
+    seed: values.seed,
+    width: int('width', values.width),
+    height: int('height', values.height),
+    batchSize: int('batch', values.batch),
+    batchCount: int('count', values.count),
+    clipSkip: int('clip-skip', values['clip-skip']),
+    strength: num('strength', values.strength),
+    initImage: values.init ? { path: path.resolve(values.init) } : undefined,
+    maskImage: values.mask ? { path: path.resolve(values.mask) } : undefined,
+  });
+  if (!parsed.success) throw new PinholeError('INVALID_PARAMS', describeIssues(parsed.error));
+
+  const { out } = ctx;
+  const connection = await connect({
+    dataDir: ctx.dataDir,
+    version: ctx.version,
+    runJobs: 'own',
+    token: process.env['PINHOLE_TOKEN'] ?? null,
+    events: true,
+  });
+  try {
+    const { jobId, seed } = await connection.call('generate.start', { request: parsed.data });
+    out.info(`Generating with seed ${seed} (job ${jobId})`);
+    const onSigint = () => void connection.call('jobs.cancel', { jobId }).catch(() => undefined);
+    process.once('SIGINT', onSigint);
+    const final = await followJob(connection, jobId, (job) => out.progress('Generating', job.progress));
+    process.off('SIGINT', onSigint);
+    out.endProgress();
+    if (final.state === 'canceled') throw new CanceledError('The generation was cancelled.');
+    if (final.state !== 'succeeded') {
+      const code = final.error?.code;
+      throw new PinholeError(
+        code === 'INVALID_PARAMS' || code === 'NOT_FOUND' || code === 'IMPORT_REJECTED' ? code : 'INTERNAL',
+        final.error?.message ?? 'The generation failed.',
+      );
+    }
+    const { images } = final.result as { images: { sha256: string; seed: string; width: number; height: number }[] };
+    const files = values.out ? outputNames(path.resolve(values.out), images.length) : [];
+    for (const [i, image] of images.entries()) {
+      const file = files[i] ?? null;
+      if (file) await copyFile(libraryImageFile(ctx.dataDir, image.sha256), file);
+      if (out.json) out.line({ file, ...image });
+      else out.info(`${file ?? image.sha256}  seed ${image.seed}  ${image.width}×${image.height}`, true);
+    }
+    return EXIT.OK;
+  } finally {
+    await connection.close();
+  }
+}

@@ -1,0 +1,17 @@
+/**
+ * The engine's public face for the rest of the app: the client of the engine process, what a
+ * generation request is, model folders and the tokenizer. Everything heavy runs in the engine
+ * process (host/), never in the caller's.
+ */
+export {
+  defaultHostEntry,
+  EngineClient,
+  EngineCrashedError,
+  forkLauncher,
+  type EngineChannel,
+  type EngineGenerateResult,
+  type EngineImage,
+  type EngineLauncher,
+} from './host';
+export { loadModelFolder, type GenerateProgress, type GenerateRequest, type ModelFolder } from './pipelines';
+export { ClipTokenizer } from './text';

@@ -1,0 +1,9 @@
+export {
+  createGenerateJobHandler,
+  GENERATE_JOB_KIND,
+  toEngineRequest,
+  type GenerateJobParams,
+  type GenerateJobResult,
+} from './generate-job';
+export { storeInlineImages } from './inline-images';
+export { listModelFolders, modelRoots } from './model-folders';
