@@ -7,6 +7,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { app, dialog, type BrowserWindow } from 'electron';
+import type { EngineLauncher } from '../engine';
+import { utilityProcessLauncher } from './engine-launcher';
 import { registerIpc, type IpcStudio } from './ipc';
 import { handleProtocols, registerPrivilegedSchemes, type MediaSource } from './protocol';
 import { loadElectronUpdater, startUpdater } from './updater';
@@ -14,10 +16,15 @@ import { createMainWindow } from './window';
 
 /** What the shell needs from `createStudio` (src-main/studio). */
 export type DesktopStudio = IpcStudio & MediaSource & { dispose(): Promise<void> };
-export type StudioFactory = (options: { dataDir: string; mode: 'desktop'; version: string }) => DesktopStudio;
+export type StudioFactory = (options: {
+  dataDir: string;
+  mode: 'desktop';
+  version: string;
+  engineLauncher: EngineLauncher;
+}) => DesktopStudio;
 
 /** Where the built renderer and preload live. */
-export type AppPaths = { rendererDir: string; preloadPath: string };
+export type AppPaths = { rendererDir: string; preloadPath: string; engineEntry: string };
 
 /** Delay before the update check, so it never competes with startup. */
 const UPDATE_CHECK_DELAY_MS = 5_000;
@@ -25,7 +32,11 @@ const UPDATE_CHECK_DELAY_MS = 5_000;
 /** Paths of the build output, given the URL of the bundled main (dist/main/app/main.js). */
 export function builtPaths(mainModuleUrl: string): AppPaths {
   const here = path.dirname(fileURLToPath(mainModuleUrl));
-  return { rendererDir: path.resolve(here, '../../renderer'), preloadPath: path.join(here, 'preload.cjs') };
+  return {
+    rendererDir: path.resolve(here, '../../renderer'),
+    preloadPath: path.join(here, 'preload.cjs'),
+    engineEntry: path.resolve(here, '../engine/host.js'),
+  };
 }
 
 /** Runs the app. Returns false (after asking to quit) when another instance already runs. */
@@ -84,6 +95,7 @@ export function runApp(options: { createStudio: StudioFactory; paths: AppPaths }
         dataDir: app.getPath('userData'),
         mode: 'desktop',
         version: app.getVersion(),
+        engineLauncher: utilityProcessLauncher(options.paths.engineEntry),
       });
       studio = ready;
       handleProtocols({ rendererDir: options.paths.rendererDir, studio: ready });

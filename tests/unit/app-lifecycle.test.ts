@@ -53,7 +53,11 @@ vi.mock('../../src-main/app/updater', () => ({ startUpdater: fakes.startUpdater,
 
 import { builtPaths, runApp, type DesktopStudio } from '../../src-main/app/lifecycle';
 
-const paths = { rendererDir: '/opt/pinhole/dist/renderer', preloadPath: '/opt/pinhole/dist/main/app/preload.cjs' };
+const paths = {
+  rendererDir: '/opt/pinhole/dist/renderer',
+  preloadPath: '/opt/pinhole/dist/main/app/preload.cjs',
+  engineEntry: '/opt/pinhole/dist/main/engine/host.js',
+};
 
 function fakeStudio() {
   return {
@@ -103,6 +107,8 @@ describe('runApp', () => {
         dataDir: '/home/me/.config/Pinhole Studio#userData',
         mode: 'desktop',
         version: '1.2.3',
+        // The engine runs in a utility process, started from the built host entry.
+        engineLauncher: expect.any(Function),
       });
       expect(fakes.handleProtocols).toHaveBeenCalledWith({ rendererDir: paths.rendererDir, studio });
       expect(fakes.registerIpc).toHaveBeenCalledWith(studio, expect.any(Function));
@@ -165,6 +171,7 @@ describe('builtPaths', () => {
     expect(builtPaths(main)).toEqual({
       rendererDir: path.join(root, 'dist', 'renderer'),
       preloadPath: path.join(root, 'dist', 'main', 'app', 'preload.cjs'),
+      engineEntry: path.join(root, 'dist', 'main', 'engine', 'host.js'),
     });
   });
 });
