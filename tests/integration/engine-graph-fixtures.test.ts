@@ -11,8 +11,8 @@ import {
   tensorByteLength,
 } from '../../src-main/engine/graph';
 import { makeTempDir } from '../helpers/temp-dir';
+import { FIXTURES } from '../helpers/fixtures';
 
-const FIXTURES = path.resolve('../shared/fixtures');
 const OPTIONS: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], intraOpNumThreads: 1 };
 
 type Feeds = Record<string, ort.Tensor>;

@@ -11,14 +11,9 @@ import { EngineClient, forkLauncher } from '../../src-main/engine/host';
 import { parseInfotext, readPngText } from '../../src-main/engine/image';
 import { Engine, type GenerateRequest } from '../../src-main/engine/pipelines';
 import { makeTempDir } from '../helpers/temp-dir';
+import { FIXTURES } from '../helpers/fixtures';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
-const FIXTURES = [
-  process.env['PINHOLE_FIXTURES'],
-  path.join(REPO, 'shared/fixtures'),
-  path.join(REPO, '../shared/fixtures'),
-].find((dir): dir is string => dir !== undefined && existsSync(path.join(dir, 'clip')));
-if (!FIXTURES) throw new Error('shared/fixtures not found (set PINHOLE_FIXTURES)');
 const SD15 = path.join(FIXTURES, 'sd15-tiny');
 
 const temp = makeTempDir('pinhole-engine-host-');

@@ -13,8 +13,8 @@ import { type ModuleCall, type ModuleHooks } from '../../src-main/engine/models/
 import { buildUNet, type UNetBuildOptions, type UNetConfig } from '../../src-main/engine/models/unet';
 import { safetensorsWeights, type WeightSource } from '../../src-main/engine/models/weight-source';
 import { SafetensorsFile } from '../../src-main/engine/weights';
+import { FIXTURES } from '../helpers/fixtures';
 
-const FIXTURES = path.resolve('../shared/fixtures');
 const OPTIONS: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], intraOpNumThreads: 2 };
 const TOLERANCE = 1e-4;
 

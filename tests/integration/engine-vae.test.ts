@@ -16,8 +16,8 @@ import {
   type WeightSource,
 } from '../../src-main/engine/models';
 import { SafetensorsFile } from '../../src-main/engine/weights';
+import { FIXTURES } from '../helpers/fixtures';
 
-const FIXTURES = path.resolve('../shared/fixtures');
 const OPTIONS: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], intraOpNumThreads: 1 };
 const TOLERANCE = 1e-4;
 

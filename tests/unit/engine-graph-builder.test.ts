@@ -15,8 +15,7 @@ import {
   topologicalOrder,
   type Tensor,
 } from '../../src-main/engine/graph';
-
-const FIXTURES = path.resolve('../shared/fixtures');
+import { FIXTURES } from '../helpers/fixtures';
 
 function rand(name: string, dims: number[], seed = 1): Tensor {
   let s = seed;

@@ -17,8 +17,8 @@ import {
 } from '../../src-main/engine/graph';
 import { ProtoReader, ProtoWriter, concatChunks } from '../../src-main/engine/graph/protobuf';
 import { makeTempDir } from '../helpers/temp-dir';
+import { FIXTURES } from '../helpers/fixtures';
 
-const FIXTURES = path.resolve('../shared/fixtures');
 const FIXTURE_MODELS = [
   'sd15-tiny/text_encoder',
   'sd15-tiny/unet',

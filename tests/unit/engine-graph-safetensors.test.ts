@@ -14,8 +14,7 @@ import {
 } from '../../src-main/engine/graph';
 import { SafetensorsFile, writeSafetensors } from '../../src-main/engine/weights';
 import { makeTempDir } from '../helpers/temp-dir';
-
-const FIXTURES = path.resolve('../shared/fixtures');
+import { FIXTURES } from '../helpers/fixtures';
 
 /** A safetensors file from a header object and a data section, for hand-made corruptions. */
 function rawFile(file: string, header: unknown, data: Uint8Array, lengthOverride?: bigint): void {

@@ -5,8 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { TorchGenerator, type TorchGeneratorState } from '../../src-main/engine/random';
 import { fmaf, log256Lane, sincos256Lane, sincosOut } from '../../src-main/engine/random/float32-math';
 import { Mt19937 } from '../../src-main/engine/random/mt19937';
-
-const FIXTURES = join(import.meta.dirname, '../../../shared/fixtures');
+import { FIXTURES } from '../helpers/fixtures';
 
 interface RandnCase {
   seed: number;

@@ -2,9 +2,7 @@
  * Pipeline logic that needs no real model: family detection, request checks, guidance and blending arithmetic,
  * img2img start steps, LCM's guidance embedding, and A1111-style prompt conditioning over a fake encoder.
  */
-import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   applyGuidance,
@@ -25,14 +23,7 @@ import {
 import { ModelSession, type RawSession } from '../../src-main/engine/runtime';
 import { createScheduler } from '../../src-main/engine/schedulers';
 import { ClipTokenizer } from '../../src-main/engine/text';
-
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
-const FIXTURES = [
-  process.env['PINHOLE_FIXTURES'],
-  path.join(REPO, 'shared/fixtures'),
-  path.join(REPO, '../shared/fixtures'),
-].find((dir): dir is string => dir !== undefined && existsSync(path.join(dir, 'clip')));
-if (!FIXTURES) throw new Error('shared/fixtures not found (set PINHOLE_FIXTURES)');
+import { FIXTURES } from '../helpers/fixtures';
 
 const sources = (over: Partial<FamilySources>): FamilySources => ({
   modelIndex: {},

@@ -3,7 +3,6 @@
  * shared/fixtures/diffusers-scheduler-tests.md), the SD 1.5 reference runs' timesteps, and the spacing formulas.
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
   createScheduler,
@@ -17,10 +16,10 @@ import {
   type Scheduler,
 } from '../../src-main/engine/schedulers';
 import { TorchGenerator } from '../../src-main/engine/random';
+import { FIXTURES } from '../helpers/fixtures';
 
-const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
 const readJson = (path: string): Record<string, unknown> =>
-  JSON.parse(readFileSync(FIXTURES + path, 'utf8')) as Record<string, unknown>;
+  JSON.parse(readFileSync(`${FIXTURES}/${path}`, 'utf8')) as Record<string, unknown>;
 
 // ---------------------------------------------------------------------------------------------------------------
 // diffusers' test fixture (tests/schedulers/test_schedulers.py), in float32.

@@ -1,6 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PinholeError } from '../../src-shared/errors';
 import {
@@ -12,6 +11,7 @@ import {
   countTokens,
   parsePromptAttention,
 } from '../../src-main/engine/text';
+import { FIXTURES } from '../helpers/fixtures';
 
 /**
  * Expected ids come from three independent places: the fixtures' reference ids (computed by transformers), the
@@ -19,13 +19,6 @@ import {
  * (ftfy as the identity) run on the texts below. Parser expectations are A1111's own doctests.
  */
 
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
-const FIXTURES = [
-  process.env['PINHOLE_FIXTURES'],
-  path.join(REPO, 'shared/fixtures'),
-  path.join(REPO, '../shared/fixtures'),
-].find((dir): dir is string => dir !== undefined && existsSync(path.join(dir, 'clip')));
-if (!FIXTURES) throw new Error('shared/fixtures not found (set PINHOLE_FIXTURES)');
 const fixture = (...parts: string[]): string => path.join(FIXTURES, ...parts);
 const readJson = (...parts: string[]): Record<string, unknown> =>
   JSON.parse(readFileSync(fixture(...parts), 'utf8')) as Record<string, unknown>;
