@@ -8,9 +8,9 @@ import type { EngineChannel, EngineLauncher } from '../engine';
 
 type ChildMessage = Parameters<Parameters<EngineChannel['onMessage']>[0]>[0];
 
-export function utilityProcessLauncher(entry: string): EngineLauncher {
+export function utilityProcessLauncher(entry: string, env: NodeJS.ProcessEnv): EngineLauncher {
   return (): EngineChannel => {
-    const child = utilityProcess.fork(entry, [], { serviceName: 'Pinhole Studio Engine', stdio: 'inherit' });
+    const child = utilityProcess.fork(entry, [], { serviceName: 'Pinhole Studio Engine', stdio: 'inherit', env });
     let exited = false;
     const exitListeners: ((code: number | null, signal: string | null) => void)[] = [];
     child.once('exit', (code) => {

@@ -20,7 +20,7 @@ export type StudioFactory = (options: {
   dataDir: string;
   mode: 'desktop';
   version: string;
-  engineLauncher: EngineLauncher;
+  engineLauncher: (env: NodeJS.ProcessEnv) => EngineLauncher;
 }) => DesktopStudio;
 
 /** Where the built renderer and preload live. */
@@ -95,7 +95,7 @@ export function runApp(options: { createStudio: StudioFactory; paths: AppPaths }
         dataDir: app.getPath('userData'),
         mode: 'desktop',
         version: app.getVersion(),
-        engineLauncher: utilityProcessLauncher(options.paths.engineEntry),
+        engineLauncher: (env) => utilityProcessLauncher(options.paths.engineEntry, env),
       });
       studio = ready;
       handleProtocols({ rendererDir: options.paths.rendererDir, studio: ready });

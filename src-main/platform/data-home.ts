@@ -24,6 +24,8 @@ export type DataHome = {
   models: string;
   /** Init images and masks sent inline for generation, content-addressed. */
   inputs: string;
+  /** Rebuildable caches (graphs the engine builds from weights); safe to delete. */
+  cache: string;
 };
 
 export function resolveDataDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
@@ -43,6 +45,7 @@ export function openDataHome(root: string): DataHome {
     runtime: path.join(root, 'runtime'),
     models: path.join(root, 'models'),
     inputs: path.join(root, 'inputs'),
+    cache: path.join(root, 'cache'),
   };
   try {
     for (const dir of [home.root, home.images, home.thumbs, home.uploads, home.tmp, home.runtime, home.models]) {

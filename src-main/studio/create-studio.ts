@@ -2,6 +2,7 @@
  * The composition root of the plain-Node core: data home, database, library, queue and
  * job kinds, wired by hand. The Electron app, the headless server and the CLI all start here.
  */
+import path from 'node:path';
 import type { ApiHandlers, EventMessage } from '../../src-shared/api';
 import { openDataHome, type DataHome } from '../platform/data-home';
 import { Emitter } from '../platform/emitter';
@@ -9,7 +10,7 @@ import { openDatabase, schemaVersion } from '../storage/database';
 import { ContentStore } from '../storage/content-store';
 import { JobQueue } from '../queue';
 import { Library, createImportJobHandler } from '../library';
-import { EngineClient, type EngineLauncher } from '../engine';
+import { defaultHostEntry, EngineClient, forkLauncher, type EngineLauncher } from '../engine';
 import { createGenerateJobHandler } from '../generation';
 import { createApiHandlers } from './api-handlers';
 import { removeBatchOfFinishedJob, sweepOrphanBatches } from './upload-sweeper';
@@ -24,8 +25,11 @@ export type StudioOptions = {
    * (read-only commands such as `pinhole jobs`).
    */
   runJobs?: 'all' | 'own' | 'none';
-  /** How to start the engine process (Electron passes a utilityProcess launcher); a forked child by default. */
-  engineLauncher?: EngineLauncher;
+  /**
+   * How to start the engine process, given the environment it must get (Electron passes a
+   * utilityProcess launcher); a forked child by default.
+   */
+  engineLauncher?: (env: NodeJS.ProcessEnv) => EngineLauncher;
   /** The engine host entry for the default launcher (tests running from sources pass the built one). */
   engineEntry?: string;
 };
@@ -54,10 +58,17 @@ export function createStudio(options: StudioOptions): Studio {
   queue.register(importJob);
   // The engine process starts on the first generation, not with the studio.
   let engine: EngineClient | null = null;
+  // Graphs the engine builds from weights are cached in the data home (unless the environment
+  // names a cache), not in a temp folder.
+  const engineEnv = {
+    ...process.env,
+    PINHOLE_ENGINE_CACHE: process.env['PINHOLE_ENGINE_CACHE'] ?? path.join(home.cache, 'engine'),
+  };
   const engineClient = () =>
     (engine ??= new EngineClient({
-      ...(options.engineLauncher ? { launcher: options.engineLauncher } : {}),
-      ...(options.engineEntry ? { entry: options.engineEntry } : {}),
+      launcher: options.engineLauncher
+        ? options.engineLauncher(engineEnv)
+        : forkLauncher(options.engineEntry ?? defaultHostEntry(), { env: engineEnv }),
     }));
   const generateJob = createGenerateJobHandler(engineClient, library);
   queue.register(generateJob);

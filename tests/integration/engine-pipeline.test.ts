@@ -98,8 +98,13 @@ const requestFor = (model: string, run: Run): GenerateRequest => ({
   height: run.height,
 });
 
-const engine = new Engine();
-afterAll(() => engine.dispose());
+// Derived models (none expected here) go to a private cache, not the shared default under the temp folder.
+const engineCache = makeTempDir('pinhole-engine-cache-');
+const engine = new Engine({ cacheDir: engineCache.dir });
+afterAll(async () => {
+  await engine.dispose();
+  engineCache.cleanup();
+});
 
 describe('runtime on onnxruntime-node', () => {
   it('probes providers with the built-in model and picks one that runs', async () => {
@@ -368,9 +373,12 @@ describe('model folder errors', () => {
       code: 'IMPORT_REJECTED',
       message: expect.stringContaining('garbage-unet/unet/model.onnx'),
     });
-    const noEncoder = modelWith('no-encoder', ['vae_encoder']);
+    // No ONNX encoder and no VAE weights to build one from (with the weights, the encoder is built instead).
+    const noEncoder = modelWith('no-encoder', ['vae_encoder', 'vae']);
     await expect(
       engine.generate({ ...request(noEncoder), steps: 4, initImage: path.join(SD15, 'reference', 'img2img-init.png') }),
-    ).rejects.toThrow(/no vae_encoder\/model\.onnx, which img2img needs/);
+    ).rejects.toThrow(
+      /no vae_encoder\/model\.onnx and no vae\/diffusion_pytorch_model\.safetensors, which img2img needs/,
+    );
   });
 });

@@ -22,11 +22,13 @@ class FakeUtilityProcess extends EventEmitter {
 it('starts the engine host in a utility process and carries messages both ways', () => {
   const child = new FakeUtilityProcess();
   fakes.fork.mockReturnValue(child);
-  const channel = utilityProcessLauncher('/app/dist/main/engine/host.js')();
+  const channel = utilityProcessLauncher('/app/dist/main/engine/host.js', {
+    PINHOLE_ENGINE_CACHE: '/data/cache/engine',
+  })();
   expect(fakes.fork).toHaveBeenCalledWith(
     '/app/dist/main/engine/host.js',
     [],
-    expect.objectContaining({ stdio: 'inherit' }),
+    expect.objectContaining({ stdio: 'inherit', env: { PINHOLE_ENGINE_CACHE: '/data/cache/engine' } }),
   );
   expect(channel.pid).toBe(4242);
 

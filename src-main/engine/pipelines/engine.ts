@@ -3,6 +3,11 @@ import { Runtime, type ProviderSelection, type RuntimeOptions } from '../runtime
 import { StableDiffusionPipeline, type GenerateOptions } from './pipeline';
 import type { GenerateRequest, GenerateResult } from './request';
 
+/**
+ * `cacheDir` (from `RuntimeOptions`) is where derived models are cached: VAE encoders built from a folder's
+ * diffusers weights when its ONNX encoder gives only the mode. Default `$PINHOLE_ENGINE_CACHE`, else
+ * `<os.tmpdir()>/pinhole-engine-cache`; the studio passes its data home's cache folder.
+ */
 export interface EngineOptions extends RuntimeOptions {
   /** A runtime to share (its own options then apply); one is created from these options otherwise. */
   readonly runtime?: Runtime;
@@ -38,9 +43,15 @@ export class Engine {
     this.pipelines.set(key, pending);
     pending.catch(() => this.pipelines.delete(key));
     while (this.pipelines.size > this.maxModels) {
-      const oldest = this.pipelines.keys().next().value!;
+      const [oldest, evicted] = this.pipelines.entries().next().value!;
       this.pipelines.delete(oldest);
       await this.runtime.dispose(oldest);
+      // Sessions it opened outside its folder (an encoder built into the cache) go with it.
+      const outside = await evicted.then(
+        (p) => p.sessionFilesOutside(),
+        () => [],
+      );
+      for (const file of outside) await this.runtime.dispose(file);
     }
     return pending;
   }
@@ -48,6 +59,11 @@ export class Engine {
   /** Generates with the request's model (see `StableDiffusionPipeline.generate`). */
   async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
     return (await this.pipeline(request.model)).generate(request, options);
+  }
+
+  /** The folder derived models are cached in (see `EngineOptions`). */
+  get cacheDir(): string {
+    return this.runtime.cacheDir;
   }
 
   /** The execution provider in use and why better ones were skipped. */

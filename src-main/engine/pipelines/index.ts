@@ -16,7 +16,20 @@ export {
   type GenerateTimings,
   type ResolvedRequest,
 } from './request';
-export { loadModelFolder, type ModelFiles, type ModelFolder, type VaeSettings } from './model-folder';
+export {
+  loadModelFolder,
+  type ModelFiles,
+  type ModelFolder,
+  type VaeSettings,
+  type VaeWeightFiles,
+} from './model-folder';
+export {
+  chooseVaeEncoder,
+  openVaeEncoder,
+  vaeEncoderBuild,
+  VAE_ENCODER_BUILD_VERSION,
+  type VaeEncoderSource,
+} from './vae-encoder-source';
 export { detectTraits, type FamilySources, type ModelFamily, type ModelTraits, type ModelVariant } from './family';
 export { PromptEncoder, padToSameLength, zerosLike, type Conditioning, type EncoderPart } from './conditioning';
 export { TextEncoder, layerNorm, type EncoderOutput, type LayerChoice } from './text-encoder';

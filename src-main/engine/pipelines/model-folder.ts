@@ -11,6 +11,7 @@ import { detectTraits, type ModelTraits } from './family';
  * text_encoder_2/model.onnx     tokenizer_2/…              (SDXL)
  * unet/model.onnx (+config.json)
  * vae_decoder/model.onnx (+config.json)   vae_encoder/model.onnx   (img2img, inpainting)
+ * vae/{config.json,diffusion_pytorch_model[.fp16].safetensors}      (optional: diffusers weights)
  * ```
  * Loading reads and checks the configs and that the files exist; sessions are created later, on first use.
  */
@@ -27,6 +28,14 @@ export interface VaeSettings {
   readonly configFile: string | undefined;
 }
 
+/** diffusers' `AutoencoderKL` config and weights (`vae/`), which export folders often carry beside the ONNX. */
+export interface VaeWeightFiles {
+  /** `vae/config.json`. */
+  readonly config: string;
+  /** `vae/diffusion_pytorch_model.safetensors`, else its `.fp16.safetensors` variant. */
+  readonly weights: string;
+}
+
 export interface ModelFiles {
   readonly textEncoder: string;
   readonly textEncoder2: string | undefined;
@@ -34,6 +43,11 @@ export interface ModelFiles {
   readonly vaeDecoder: string;
   /** Absent in txt2img-only exports; img2img and inpainting need it. */
   readonly vaeEncoder: string | undefined;
+  /**
+   * The VAE's diffusers weights, when present: img2img and inpainting build the encoder from them when
+   * `vaeEncoder` is absent or a legacy export that gives only one latent (see `vae-encoder-source.ts`).
+   */
+  readonly vaeWeights: VaeWeightFiles | undefined;
   readonly tokenizer: string;
   readonly tokenizer2: string | undefined;
 }
@@ -124,6 +138,20 @@ async function readVae(dir: string, family: ModelTraits['family']): Promise<VaeS
   return { scalingFactor: defaultScaling, shiftFactor: 0, scaleFactor: 8, latentChannels: 4, configFile: undefined };
 }
 
+/** Names diffusers gives the VAE's safetensors, in order of preference (full precision first). */
+const VAE_WEIGHT_NAMES = ['diffusion_pytorch_model.safetensors', 'diffusion_pytorch_model.fp16.safetensors'];
+
+/** `vae/config.json` and the first weights file present, or undefined when either is missing. */
+async function findVaeWeights(root: string): Promise<VaeWeightFiles | undefined> {
+  const config = path.join(root, 'vae', 'config.json');
+  if (!(await exists(config))) return undefined;
+  for (const name of VAE_WEIGHT_NAMES) {
+    const weights = path.join(root, 'vae', name);
+    if (await exists(weights)) return { config, weights };
+  }
+  return undefined;
+}
+
 /**
  * Reads and validates a model folder.
  * @throws PinholeError `NOT_FOUND` when `dir` is not a folder; `IMPORT_REJECTED` naming the file for a missing
@@ -165,6 +193,7 @@ export async function loadModelFolder(dir: string): Promise<ModelFolder> {
     unet: await requireFile(path.join(root, 'unet', 'model.onnx'), 'the UNet'),
     vaeDecoder: await requireFile(path.join(root, 'vae_decoder', 'model.onnx'), 'the VAE decoder'),
     vaeEncoder: (await exists(vaeEncoder)) ? vaeEncoder : undefined,
+    vaeWeights: await findVaeWeights(root),
     tokenizer,
     tokenizer2,
   };

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import path from 'node:path';
 import { PinholeError } from '../../../src-shared/errors';
 import {
   encodePng,
@@ -44,7 +45,8 @@ import {
 } from './start-latents';
 import { TextEncoder } from './text-encoder';
 import { guidanceScaleEmbedding, UNetRunner, type UNetConditioning } from './unet';
-import { VaeDecoder, VaeEncoder, type EncodedImage } from './vae';
+import { VaeDecoder, type EncodedImage, type VaeEncoder } from './vae';
+import { chooseVaeEncoder, openVaeEncoder, type VaeEncoderSource } from './vae-encoder-source';
 
 /** Cooperative cancel and progress for one `generate`. */
 export interface GenerateOptions {
@@ -60,6 +62,9 @@ export interface GenerateOptions {
 export class StableDiffusionPipeline {
   private finalNorm: Promise<LayerNormParams> | undefined;
   private modelHash: Promise<string> | undefined;
+  private encoderSource: Promise<VaeEncoderSource> | undefined;
+  /** Model files outside the folder whose sessions this pipeline opened (built encoders in the cache). */
+  private readonly outsideFiles = new Set<string>();
 
   private constructor(
     readonly model: ModelFolder,
@@ -258,16 +263,35 @@ export class StableDiffusionPipeline {
     return out;
   }
 
+  /**
+   * Where img2img and inpainting get their VAE encoder (decided once per pipeline; see
+   * `vae-encoder-source.ts`): an ONNX encoder giving the distribution, else one built from the folder's
+   * diffusers weights and cached on disk, else a legacy ONNX encoder used as it is.
+   * @throws PinholeError `IMPORT_REJECTED` when the folder has no way to encode images.
+   */
+  vaeEncoderSource(mode = 'img2img'): Promise<VaeEncoderSource> {
+    this.encoderSource ??= chooseVaeEncoder(this.runtime, this.model, mode).catch((error: unknown) => {
+      this.encoderSource = undefined;
+      throw error;
+    });
+    return this.encoderSource;
+  }
+
+  /** The VAE encoder img2img and inpainting run (building it from the weights on first use when needed). */
+  async imageEncoder(mode = 'img2img'): Promise<VaeEncoder> {
+    const { encoder, file } = await openVaeEncoder(this.runtime, await this.vaeEncoderSource(mode));
+    if (!isInside(file, this.model.dir)) this.outsideFiles.add(file);
+    return encoder;
+  }
+
+  /** Model files outside the folder this pipeline has sessions for (the engine disposes them with the folder). */
+  sessionFilesOutside(): string[] {
+    return [...this.outsideFiles];
+  }
+
   /** Loads and encodes the init image (and the mask) once per request. */
   private async prepareImage(req: ResolvedRequest, inpaintUnet: boolean, latentWidth: number, latentHeight: number) {
-    const file = this.model.files.vaeEncoder;
-    if (!file) {
-      throw new PinholeError(
-        'IMPORT_REJECTED',
-        `${this.model.dir} has no vae_encoder/model.onnx, which ${req.mode} needs`,
-      );
-    }
-    const encoder = new VaeEncoder(await this.runtime.session(file));
+    const encoder = await this.imageEncoder(req.mode);
     const rgb = await loadRgb(req.initImage!, req.width, req.height);
     const pixels = rgbToTensor(rgb);
     const dims = [1, 3, req.height, req.width];
@@ -333,6 +357,11 @@ export class StableDiffusionPipeline {
     });
     return this.modelHash;
   }
+}
+
+function isInside(file: string, dir: string): boolean {
+  const relative = path.relative(dir, file);
+  return relative !== '' && !relative.startsWith('..') && !path.isAbsolute(relative);
 }
 
 function numberOr(value: unknown): number | undefined {

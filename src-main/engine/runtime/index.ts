@@ -42,3 +42,4 @@ export {
 } from './providers';
 export { probeModelBytes } from './probe-model';
 export { Runtime, type RuntimeOptions } from './runtime';
+export { defaultCacheDir, fileStamp, ModelFileCache, type DerivedModel, type FileStamp } from './model-cache';

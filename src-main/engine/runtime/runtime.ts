@@ -1,4 +1,6 @@
 import { totalmem } from 'node:os';
+import { PinholeError } from '../../../src-shared/errors';
+import { defaultCacheDir, ModelFileCache, type DerivedModel } from './model-cache';
 import type { ModelSession } from './model-session';
 import { selectExecutionProvider, type ProviderSelection } from './providers';
 import { SessionCache } from './session-cache';
@@ -21,6 +23,11 @@ export interface RuntimeOptions {
   readonly maxBytes?: number;
   /** Options every session gets (threads, optimization level). */
   readonly sessionDefaults?: Omit<SessionOptions, 'executionProvider'>;
+  /**
+   * Where models the engine derives (e.g. a VAE encoder built from diffusers weights) are cached on disk:
+   * `$PINHOLE_ENGINE_CACHE` when absent, else `<os.tmpdir()>/pinhole-engine-cache` (see `model-cache.ts`).
+   */
+  readonly cacheDir?: string;
 }
 
 /**
@@ -32,7 +39,17 @@ export class Runtime {
   private selectionPromise: Promise<ProviderSelection> | undefined;
   private cachePromise: Promise<SessionCache> | undefined;
 
-  constructor(private readonly options: RuntimeOptions = {}) {}
+  /** The on-disk cache of derived models. */
+  readonly modelCache: ModelFileCache;
+
+  constructor(private readonly options: RuntimeOptions = {}) {
+    this.modelCache = new ModelFileCache(options.cacheDir ?? defaultCacheDir());
+  }
+
+  /** The folder derived models are cached in. */
+  get cacheDir(): string {
+    return this.modelCache.dir;
+  }
 
   /** The inference backend (onnxruntime-node unless one was given). */
   backend(): Promise<InferenceBackend> {
@@ -63,6 +80,26 @@ export class Runtime {
     const cache = await this.cache();
     const { provider } = await this.selection();
     return cache.get(modelPath, { ...this.options.sessionDefaults, executionProvider: provider });
+  }
+
+  /**
+   * The (cached) session for a derived model: built into the on-disk cache on first use, then loaded like any
+   * model file. An entry that no longer loads (truncated or half-deleted by a temp cleaner) is rebuilt once.
+   * @returns the session and the cached file it runs (for `dispose`).
+   */
+  async derivedSession(model: DerivedModel): Promise<{ session: ModelSession; file: string }> {
+    const file = await this.modelCache.file(model);
+    try {
+      return { session: await this.session(file), file };
+    } catch (error) {
+      if (!(error instanceof PinholeError) || (error.code !== 'IMPORT_REJECTED' && error.code !== 'NOT_FOUND')) {
+        throw error;
+      }
+      await this.dispose(file);
+      await this.modelCache.remove(model);
+      const rebuilt = await this.modelCache.file(model);
+      return { session: await this.session(rebuilt), file: rebuilt };
+    }
   }
 
   /** Releases every idle native session (handles stay valid and reload on use). */

@@ -15,6 +15,22 @@ export function checkStepIndex(className: string, stepIndex: number, timesteps: 
   }
 }
 
+/**
+ * The argument checks `step` and `addNoise` start with: the step index, then the two tensors' lengths (and the
+ * shape, when given). Returns the shape (`[a.length]` when none is given).
+ */
+export function checkStepArgs(
+  className: string,
+  timesteps: Float64Array,
+  stepIndex: number,
+  a: Float32Array,
+  b: Float32Array,
+  shape?: readonly number[],
+): readonly number[] {
+  checkStepIndex(className, stepIndex, timesteps);
+  return checkLengths(className, a, b, shape);
+}
+
 /** Throws unless the tensors have the same length (and the shape, when given, matches it). */
 export function checkLengths(
   className: string,
@@ -63,37 +79,17 @@ export function axpbyF32(a: number, x: Float32Array, b: number, y: Float32Array)
   return out;
 }
 
-/** `x + y·s` elementwise (Euler-family `add_noise`, `prev + noise·σ_up`), float32. */
+/** `x + y·s` elementwise (an Euler update `x + d·dt`, `add_noise`'s `x + ε·σ`, `prev + noise·σ_up`), float32. */
 export function addScaledF32(x: Float32Array, y: Float32Array, s: number): Float32Array {
   const out = new Float32Array(x.length);
   for (let i = 0; i < x.length; i++) out[i] = x[i]! + f32(y[i]! * s);
   return out;
 }
 
-/**
- * x₀ from a model output at noise level σ in the "sigma" (variance-exploding) parameterization the Euler
- * family uses. The sample is the unscaled latent `x = x₀ + σ·ε`.
- * - epsilon: `x − σ·out`
- * - v_prediction: `out·(−σ / √(σ² + 1)) + x / (σ² + 1)`
- * - sample: `out`
- */
-export function sigmaPredOriginal(
-  prediction: string,
-  sigma: number,
-  modelOutput: Float32Array,
-  sample: Float32Array,
-): Float32Array {
-  const n = sample.length;
-  const out = new Float32Array(n);
-  if (prediction === 'epsilon') {
-    for (let i = 0; i < n; i++) out[i] = sample[i]! - f32(sigma * modelOutput[i]!);
-  } else if (prediction === 'v_prediction') {
-    const s2p1 = f32(f32(sigma * sigma) + 1);
-    const c = f32(-sigma / f32(Math.sqrt(s2p1)));
-    for (let i = 0; i < n; i++) out[i] = f32(modelOutput[i]! * c) + f32(sample[i]! / s2p1);
-  } else {
-    out.set(modelOutput);
-  }
+/** The Euler-family derivative `(x − x₀) / σ`, float32. */
+export function sigmaDerivative(sample: Float32Array, predOriginal: Float32Array, sigma: number): Float32Array {
+  const out = new Float32Array(sample.length);
+  for (let i = 0; i < out.length; i++) out[i] = f32(f32(sample[i]! - predOriginal[i]!) / sigma);
   return out;
 }
 

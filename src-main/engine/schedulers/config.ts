@@ -1,4 +1,5 @@
 import { PinholeError } from '../../../src-shared/errors';
+import type { PredictionType, TimestepSpacing } from './types';
 
 /** A model's `scheduler/scheduler_config.json`, or any dict of diffusers scheduler keyword arguments. */
 export type SchedulerConfigSource = Readonly<Record<string, unknown>>;
@@ -95,6 +96,40 @@ export function checkInteger(className: string, key: string, value: number, min:
 /** Throws `NOT_IMPLEMENTED` for a diffusers option this engine does not reproduce. */
 export function unsupported(className: string, what: string): never {
   throw new PinholeError('NOT_IMPLEMENTED', `${className}: ${what} is not supported`);
+}
+
+/** `prediction_type`, checked against the three parameterizations every scheduler here takes. */
+export function checkPredictionType(className: string, value: string): PredictionType {
+  return checkChoice(className, 'prediction_type', value, ['epsilon', 'v_prediction', 'sample'] as const);
+}
+
+/** `timestep_spacing` and `steps_offset`, checked. */
+export function checkSpacing(
+  className: string,
+  config: { readonly timestep_spacing: string; readonly steps_offset: number },
+): TimestepSpacing {
+  const spacing = checkChoice(className, 'timestep_spacing', config.timestep_spacing, [
+    'linspace',
+    'leading',
+    'trailing',
+  ] as const);
+  checkInteger(className, 'steps_offset', config.steps_offset, 0);
+  return spacing;
+}
+
+/** Refuses beta sigmas and more than one sigma conversion (Euler, Heun and DPM-Solver take these keys). */
+export function checkSigmaConversion(
+  className: string,
+  config: {
+    readonly use_karras_sigmas: boolean;
+    readonly use_exponential_sigmas: boolean;
+    readonly use_beta_sigmas: boolean;
+  },
+): void {
+  if (config.use_beta_sigmas) unsupported(className, 'use_beta_sigmas (needs scipy.stats.beta.ppf)');
+  if (config.use_karras_sigmas && config.use_exponential_sigmas) {
+    unsupported(className, 'more than one of use_karras_sigmas / use_exponential_sigmas');
+  }
 }
 
 /**

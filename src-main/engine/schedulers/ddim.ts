@@ -1,9 +1,11 @@
 import { PinholeError } from '../../../src-shared/errors';
 import { f32, sqrtF32 } from './f32';
-import { checkLengths, checkStepIndex, drawNoise } from './base';
-import { checkChoice, checkInteger, readTrainedBetas, resolveConfig, type SchedulerConfigSource } from './config';
-import { npArange, npLinspace, roundHalfEven } from './numpy';
-import { checkSteps, checkTrainRange, clampSample, makeAlphasCumprod, makeBetas, thresholdSample } from './schedule';
+import { addScaledF32, axpbyF32, checkStepArgs, checkStepIndex, drawNoise } from './base';
+import { alphaCumprodAddNoise } from './add-noise';
+import { checkInteger, checkPredictionType, checkSpacing, resolveConfig, type SchedulerConfigSource } from './config';
+import { roundHalfEven } from './numpy';
+import { clipPredOriginal, vpPredEpsilon, vpPredOriginal, vpScales } from './prediction';
+import { alphasCumprodFromConfig, checkTrainRange, spacedTimestepsFor } from './schedule';
 import type { NoiseSource, PredictionType, Scheduler } from './types';
 
 /** `DDIMScheduler.__init__` keyword arguments, with diffusers' defaults. */
@@ -54,49 +56,6 @@ export interface DDIMOptions {
 }
 
 /**
- * x₀ and ε from a model output in the ᾱ ("variance-preserving") parameterization, float32:
- * - epsilon: x₀ = (x − √(1−ᾱ)·out) / √ᾱ, ε = out
- * - v_prediction: x₀ = √ᾱ·x − √(1−ᾱ)·out, ε = √ᾱ·out + √(1−ᾱ)·x
- * - sample: x₀ = out, ε = (x − √ᾱ·x₀) / √(1−ᾱ)
- */
-export function alphaPredictions(
-  prediction: PredictionType,
-  alphaProd: number,
-  modelOutput: Float32Array,
-  sample: Float32Array,
-): { x0: Float32Array; eps: Float32Array } {
-  const n = sample.length;
-  const sa = sqrtF32(alphaProd);
-  const sb = sqrtF32(f32(1 - alphaProd));
-  const x0 = new Float32Array(n);
-  let eps: Float32Array;
-  if (prediction === 'epsilon') {
-    for (let i = 0; i < n; i++) x0[i] = f32(sample[i]! - f32(sb * modelOutput[i]!)) / sa;
-    eps = modelOutput;
-  } else if (prediction === 'v_prediction') {
-    eps = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
-      x0[i] = f32(sa * sample[i]!) - f32(sb * modelOutput[i]!);
-      eps[i] = f32(sa * modelOutput[i]!) + f32(sb * sample[i]!);
-    }
-  } else {
-    x0.set(modelOutput);
-    eps = new Float32Array(n);
-    for (let i = 0; i < n; i++) eps[i] = f32(sample[i]! - f32(sa * x0[i]!)) / sb;
-  }
-  return { x0, eps };
-}
-
-/** `√ᾱ·x + √(1−ᾱ)·ε` (DDPM's `add_noise`), float32. */
-export function ddpmAddNoise(original: Float32Array, noise: Float32Array, alphaProd: number): Float32Array {
-  const sa = sqrtF32(alphaProd);
-  const sb = sqrtF32(f32(1 - alphaProd));
-  const out = new Float32Array(original.length);
-  for (let i = 0; i < out.length; i++) out[i] = f32(sa * original[i]!) + f32(sb * noise[i]!);
-  return out;
-}
-
-/**
  * diffusers' `DDIMScheduler` (Song et al. 2020, eq. 12 and 16) with η = 0 by default. Integer timesteps; the
  * previous timestep is always `t − T // n` (diffusers' rule, whatever the spacing), and the last step goes to
  * ᾱ = 1 (`set_alpha_to_one`) or ᾱ₀.
@@ -127,49 +86,19 @@ export class DDIMScheduler implements Scheduler {
 
   constructor(config: DDIMConfig, options: DDIMOptions = {}) {
     this.config = config;
-    const T = checkInteger(NAME, 'num_train_timesteps', config.num_train_timesteps, 2);
-    this.prediction = checkChoice(NAME, 'prediction_type', config.prediction_type, [
-      'epsilon',
-      'v_prediction',
-      'sample',
-    ] as const);
-    checkChoice(NAME, 'timestep_spacing', config.timestep_spacing, ['linspace', 'leading', 'trailing'] as const);
-    checkInteger(NAME, 'steps_offset', config.steps_offset, 0);
+    checkInteger(NAME, 'num_train_timesteps', config.num_train_timesteps, 2);
+    this.prediction = checkPredictionType(NAME, config.prediction_type);
+    checkSpacing(NAME, config);
     this.eta = options.eta ?? 0;
     if (!(this.eta >= 0)) throw new PinholeError('INVALID_PARAMS', `${NAME}: eta must be ≥ 0`);
-    const betas = makeBetas(
-      NAME,
-      config.beta_schedule,
-      T,
-      config.beta_start,
-      config.beta_end,
-      readTrainedBetas(NAME, config.trained_betas),
-      ['linear', 'scaled_linear', 'squaredcos_cap_v2'],
-    );
-    this.alphasCumprod = makeAlphasCumprod(betas, config.rescale_betas_zero_snr);
+    this.alphasCumprod = alphasCumprodFromConfig(NAME, config, false);
     this.finalAlphaCumprod = config.set_alpha_to_one ? 1 : this.alphasCumprod[0]!;
   }
 
   setTimesteps(numSteps: number): void {
-    const cfg = this.config;
-    const T = cfg.num_train_timesteps;
-    checkSteps(NAME, numSteps, T);
-    let timesteps: Float64Array;
-    switch (cfg.timestep_spacing) {
-      case 'linspace':
-        timesteps = npLinspace(0, T - 1, numSteps)
-          .map(roundHalfEven)
-          .reverse();
-        break;
-      case 'leading': {
-        const ratio = Math.floor(T / numSteps);
-        timesteps = new Float64Array(numSteps).map((_, i) => (numSteps - 1 - i) * ratio + cfg.steps_offset);
-        break;
-      }
-      default:
-        timesteps = npArange(T, 0, -T / numSteps).map((v) => roundHalfEven(v) - 1);
-    }
-    checkTrainRange(NAME, timesteps, T);
+    // Integer timesteps: only linspace spacing gives fractional values to round.
+    const timesteps = spacedTimestepsFor(NAME, this.config, numSteps).map(roundHalfEven);
+    checkTrainRange(NAME, timesteps, this.config.num_train_timesteps);
     this.timesteps = timesteps;
     this.numInferenceSteps = numSteps;
     this.predOriginalSample = null;
@@ -187,39 +116,28 @@ export class DDIMScheduler implements Scheduler {
     noise?: NoiseSource,
     shape?: readonly number[],
   ): Float32Array {
-    checkStepIndex(NAME, stepIndex, this.timesteps);
-    const dims = checkLengths(NAME, modelOutput, sample, shape);
+    const dims = checkStepArgs(NAME, this.timesteps, stepIndex, modelOutput, sample, shape);
     const cfg = this.config;
     const t = this.timesteps[stepIndex]!;
     const prevT = t - Math.floor(cfg.num_train_timesteps / this.numInferenceSteps);
     const alphaProd = this.alphasCumprod[t]!;
     const alphaProdPrev = prevT >= 0 ? this.alphasCumprod[prevT]! : this.finalAlphaCumprod;
-    const predicted = alphaPredictions(this.prediction, alphaProd, modelOutput, sample);
-    const eps = predicted.eps;
-    let x0 = predicted.x0;
-    if (cfg.thresholding) {
-      x0 = thresholdSample(x0, dims, cfg.dynamic_thresholding_ratio, cfg.sample_max_value);
-    } else if (cfg.clip_sample) {
-      x0 = clampSample(x0, cfg.clip_sample_range);
-    }
+    const { alpha, sigma } = vpScales(alphaProd);
+    const x0 = clipPredOriginal(vpPredOriginal(this.prediction, alpha, sigma, modelOutput, sample), dims, cfg);
+    // ε from the unclipped prediction, as in diffusers.
+    const eps = vpPredEpsilon(this.prediction, alpha, sigma, modelOutput, sample);
     // σ_t(η) = η·√((1−ᾱ_prev)/(1−ᾱ_t) · (1 − ᾱ_t/ᾱ_prev)), float32.
     const variance = f32(f32(f32(1 - alphaProdPrev) / f32(1 - alphaProd)) * f32(1 - f32(alphaProd / alphaProdPrev)));
     const std = f32(this.eta * sqrtF32(variance));
     const dirCoef = sqrtF32(f32(f32(1 - alphaProdPrev) - f32(std * std)));
     const prevCoef = sqrtF32(alphaProdPrev);
-    const out = new Float32Array(sample.length);
-    for (let i = 0; i < out.length; i++) out[i] = f32(prevCoef * x0[i]!) + f32(dirCoef * eps[i]!);
+    const out = axpbyF32(prevCoef, x0, dirCoef, eps);
     this.predOriginalSample = x0;
-    if (this.eta > 0) {
-      const z = drawNoise(NAME, noise, dims);
-      for (let i = 0; i < out.length; i++) out[i] = out[i]! + f32(std * z[i]!);
-    }
-    return out;
+    return this.eta > 0 ? addScaledF32(out, drawNoise(NAME, noise, dims), std) : out;
   }
 
   addNoise(original: Float32Array, noise: Float32Array, stepIndex: number): Float32Array {
-    checkStepIndex(NAME, stepIndex, this.timesteps);
-    checkLengths(NAME, original, noise);
-    return ddpmAddNoise(original, noise, this.alphasCumprod[this.timesteps[stepIndex]!]!);
+    checkStepArgs(NAME, this.timesteps, stepIndex, original, noise);
+    return alphaCumprodAddNoise(original, noise, this.alphasCumprod[this.timesteps[stepIndex]!]!);
   }
 }

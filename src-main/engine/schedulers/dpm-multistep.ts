@@ -1,28 +1,29 @@
 import { PinholeError } from '../../../src-shared/errors';
 import { f32, logF32, sqrtF32 } from './f32';
-import { checkLengths, checkStepIndex, drawNoise } from './base';
+import { checkStepArgs, checkStepIndex, drawNoise } from './base';
+import { vpAddNoise } from './add-noise';
 import {
   checkChoice,
   checkInteger,
-  readOptionalNumber,
-  readTrainedBetas,
+  checkPredictionType,
+  checkSigmaConversion,
+  checkSpacing,
   resolveConfig,
   unsupported,
   type SchedulerConfigSource,
 } from './config';
 import { npArange, npInterpIndex, npLinspace, roundHalfEven } from './numpy';
+import { vpPredEpsilon, vpPredOriginal } from './prediction';
 import {
+  alphasCumprodFromConfig,
+  checkStepCount,
   checkTrainRange,
-  exponentialSigmas,
-  karrasSigmas,
-  makeAlphasCumprod,
-  makeBetas,
   npLogF32,
   sigmaToT,
   thresholdSample,
   trainSigmas,
-  ZERO_SNR_LAST_ALPHA_CUMPROD,
 } from './schedule';
+import { convertSigmas, withFinalSigma } from './sigma-schedule';
 import type { NoiseSource, PredictionType, Scheduler } from './types';
 import { alphaSigma, dpmFirstOrder, dpmSecondOrder, dpmThirdOrder, type DpmAlgorithm } from './dpm-updates';
 
@@ -134,15 +135,11 @@ export class DPMSolverMultistepScheduler implements Scheduler {
   constructor(config: DPMSolverMultistepConfig, hidden: Readonly<Record<string, unknown>> = {}) {
     this.config = config;
     this.hidden = hidden;
-    const T = checkInteger(NAME, 'num_train_timesteps', config.num_train_timesteps, 2);
+    checkInteger(NAME, 'num_train_timesteps', config.num_train_timesteps, 2);
     checkInteger(NAME, 'solver_order', config.solver_order, 1);
     if (config.solver_order > 3) unsupported(NAME, `solver_order ${config.solver_order}`);
     if (config.prediction_type === 'flow_prediction') unsupported(NAME, 'prediction_type "flow_prediction"');
-    this.prediction = checkChoice(NAME, 'prediction_type', config.prediction_type, [
-      'epsilon',
-      'v_prediction',
-      'sample',
-    ] as const);
+    this.prediction = checkPredictionType(NAME, config.prediction_type);
     // diffusers maps the old "deis" name to dpmsolver++ and logrho/bh1/bh2 to midpoint.
     const algorithm = config.algorithm_type === 'deis' ? 'dpmsolver++' : config.algorithm_type;
     this.algorithm = checkChoice(NAME, 'algorithm_type', algorithm, [
@@ -156,34 +153,20 @@ export class DPMSolverMultistepScheduler implements Scheduler {
     if (solverType !== config.solver_type) this.config = { ...config, solver_type: solverType };
     if (algorithm !== config.algorithm_type) this.config = { ...this.config, algorithm_type: algorithm };
     checkChoice(NAME, 'final_sigmas_type', config.final_sigmas_type, ['zero', 'sigma_min'] as const);
-    checkChoice(NAME, 'timestep_spacing', config.timestep_spacing, ['linspace', 'leading', 'trailing'] as const);
-    checkInteger(NAME, 'steps_offset', config.steps_offset, 0);
+    checkSpacing(NAME, config);
     if (config.variance_type !== null && config.variance_type !== undefined) {
       unsupported(NAME, `variance_type ${JSON.stringify(config.variance_type)}`);
     }
-    if (config.use_beta_sigmas) unsupported(NAME, 'use_beta_sigmas (needs scipy.stats.beta.ppf)');
+    checkSigmaConversion(NAME, config);
     if (config.use_flow_sigmas) unsupported(NAME, 'use_flow_sigmas');
     if (config.use_dynamic_shifting) unsupported(NAME, 'use_dynamic_shifting');
-    if (config.use_karras_sigmas && config.use_exponential_sigmas) {
-      unsupported(NAME, 'more than one of use_karras_sigmas / use_exponential_sigmas');
-    }
     if ((algorithm === 'dpmsolver' || algorithm === 'sde-dpmsolver') && config.final_sigmas_type === 'zero') {
       throw new PinholeError(
         'INVALID_PARAMS',
         `${NAME}: final_sigmas_type "zero" needs algorithm_type dpmsolver++ or sde-dpmsolver++`,
       );
     }
-    const betas = makeBetas(
-      NAME,
-      config.beta_schedule,
-      T,
-      config.beta_start,
-      config.beta_end,
-      readTrainedBetas(NAME, config.trained_betas),
-      ['linear', 'scaled_linear', 'squaredcos_cap_v2'],
-    );
-    this.alphasCumprod = makeAlphasCumprod(betas, config.rescale_betas_zero_snr);
-    if (config.rescale_betas_zero_snr) this.alphasCumprod[T - 1] = ZERO_SNR_LAST_ALPHA_CUMPROD;
+    this.alphasCumprod = alphasCumprodFromConfig(NAME, config, true);
     this.lambdaT = this.alphasCumprod.map((a) => f32(logF32(sqrtF32(a)) - logF32(sqrtF32(f32(1 - a)))));
     this.trainSigmas = trainSigmas(this.alphasCumprod);
   }
@@ -191,9 +174,7 @@ export class DPMSolverMultistepScheduler implements Scheduler {
   setTimesteps(numSteps: number): void {
     const cfg = this.config;
     const T = cfg.num_train_timesteps;
-    if (!Number.isInteger(numSteps) || numSteps < 1) {
-      throw new PinholeError('INVALID_PARAMS', `${NAME}: the number of steps must be a positive integer`);
-    }
+    checkStepCount(NAME, numSteps);
     // λ clipping (critical for the cosine schedule): searchsorted(flip(λ), lambda_min_clipped).
     let clipped = 0;
     const n = this.lambdaT.length;
@@ -217,20 +198,21 @@ export class DPMSolverMultistepScheduler implements Scheduler {
         timesteps = npArange(lastTimestep, 0, -T / numSteps).map((v) => roundHalfEven(v) - 1);
     }
     const train = this.trainSigmas;
-    const logSigmas = npLogF32(train);
     let sigmas: Float64Array;
     const cosine = cfg.beta_schedule === 'squaredcos_cap_v2';
-    if (cfg.use_karras_sigmas || cfg.use_exponential_sigmas) {
-      // Here the bounds come from the full training sigmas (not the spaced ones, unlike Euler).
-      const sigmaMin = readOptionalNumber(NAME, 'sigma_min', this.hidden['sigma_min']) ?? train[0]!;
-      const sigmaMax = readOptionalNumber(NAME, 'sigma_max', this.hidden['sigma_max']) ?? train[T - 1]!;
-      sigmas = cfg.use_karras_sigmas
-        ? karrasSigmas(sigmaMin, sigmaMax, numSteps)
-        : exponentialSigmas(sigmaMin, sigmaMax, numSteps);
-      const ts = sigmas.map((s) => sigmaToT(s, logSigmas));
-      timesteps = cfg.use_karras_sigmas && !cosine ? ts.map(roundHalfEven) : ts;
+    // Karras / exponential bounds: the model config's (hidden) sigma_min / sigma_max, else the training sigmas'
+    // ends (not the spaced ones, unlike Euler and Heun).
+    const converted = convertSigmas(NAME, cfg, numSteps, train, {
+      configured: this.hidden,
+      defaultMin: train[0]!,
+      defaultMax: train[T - 1]!,
+    });
+    if (converted) {
+      sigmas = converted.sigmas;
+      timesteps = cfg.use_karras_sigmas && !cosine ? converted.timesteps.map(roundHalfEven) : converted.timesteps;
     } else if (cfg.use_lu_lambdas) {
       // Uniform in log σ between the training extremes (diffusers calls these "lambdas").
+      const logSigmas = npLogF32(train);
       const lambdaMin = logSigmas[0]!;
       const lambdaMax = logSigmas[T - 1]!;
       const ramp = npLinspace(0, 1, numSteps);
@@ -243,10 +225,7 @@ export class DPMSolverMultistepScheduler implements Scheduler {
     // The timestep tensor is int64: fractional values are truncated toward zero.
     timesteps = timesteps.map(Math.trunc);
     checkTrainRange(NAME, timesteps, T);
-    const sigmas32 = new Float32Array(sigmas.length + 1);
-    sigmas32.set(sigmas);
-    sigmas32[sigmas.length] = cfg.final_sigmas_type === 'sigma_min' ? train[0]! : 0;
-    this.sigmas = sigmas32;
+    this.sigmas = withFinalSigma(sigmas, cfg.final_sigmas_type === 'sigma_min' ? train[0]! : 0);
     this.timesteps = timesteps;
     this.numInferenceSteps = timesteps.length;
     this.modelOutputs = new Array<Float32Array | null>(cfg.solver_order).fill(null);
@@ -267,32 +246,17 @@ export class DPMSolverMultistepScheduler implements Scheduler {
     shape: readonly number[],
   ): Float32Array {
     const { alpha, sigmaT } = alphaSigma(this.sigmas[stepIndex]!);
-    const n = sample.length;
-    const out = new Float32Array(n);
     const cfg = this.config;
     if (this.algorithm === 'dpmsolver++' || this.algorithm === 'sde-dpmsolver++') {
-      if (this.prediction === 'epsilon') {
-        for (let i = 0; i < n; i++) out[i] = f32(sample[i]! - f32(sigmaT * modelOutput[i]!)) / alpha;
-      } else if (this.prediction === 'v_prediction') {
-        for (let i = 0; i < n; i++) out[i] = f32(alpha * sample[i]!) - f32(sigmaT * modelOutput[i]!);
-      } else {
-        out.set(modelOutput);
-      }
-      return cfg.thresholding ? thresholdSample(out, shape, cfg.dynamic_thresholding_ratio, cfg.sample_max_value) : out;
+      const x0 = vpPredOriginal(this.prediction, alpha, sigmaT, modelOutput, sample);
+      return cfg.thresholding ? thresholdSample(x0, shape, cfg.dynamic_thresholding_ratio, cfg.sample_max_value) : x0;
     }
-    if (this.prediction === 'epsilon') {
-      out.set(modelOutput);
-    } else if (this.prediction === 'v_prediction') {
-      for (let i = 0; i < n; i++) out[i] = f32(alpha * modelOutput[i]!) + f32(sigmaT * sample[i]!);
-    } else {
-      for (let i = 0; i < n; i++) out[i] = f32(sample[i]! - f32(alpha * modelOutput[i]!)) / sigmaT;
-    }
-    if (!cfg.thresholding) return out;
-    const x0 = new Float32Array(n);
-    for (let i = 0; i < n; i++) x0[i] = f32(sample[i]! - f32(sigmaT * out[i]!)) / alpha;
+    const eps = vpPredEpsilon(this.prediction, alpha, sigmaT, modelOutput, sample);
+    if (!cfg.thresholding) return eps;
+    // Threshold x₀ recovered from ε, then convert back.
+    const x0 = vpPredOriginal('epsilon', alpha, sigmaT, eps, sample);
     const clipped = thresholdSample(x0, shape, cfg.dynamic_thresholding_ratio, cfg.sample_max_value);
-    for (let i = 0; i < n; i++) out[i] = f32(sample[i]! - f32(alpha * clipped[i]!)) / sigmaT;
-    return out;
+    return vpPredEpsilon('sample', alpha, sigmaT, clipped, sample);
   }
 
   step(
@@ -302,8 +266,7 @@ export class DPMSolverMultistepScheduler implements Scheduler {
     noise?: NoiseSource,
     shape?: readonly number[],
   ): Float32Array {
-    checkStepIndex(NAME, stepIndex, this.timesteps);
-    const dims = checkLengths(NAME, modelOutput, sample, shape);
+    const dims = checkStepArgs(NAME, this.timesteps, stepIndex, modelOutput, sample, shape);
     const cfg = this.config;
     const count = this.timesteps.length;
     // Lower-order steps at the end stabilise few-step sampling (and a final σ of 0 forces first order).
@@ -336,11 +299,8 @@ export class DPMSolverMultistepScheduler implements Scheduler {
 
   /** DPM-Solver's `add_noise`: α_t·x + σ_t·ε at σ = sigmas[stepIndex]. */
   addNoise(original: Float32Array, noise: Float32Array, stepIndex: number): Float32Array {
-    checkStepIndex(NAME, stepIndex, this.timesteps);
-    checkLengths(NAME, original, noise);
+    checkStepArgs(NAME, this.timesteps, stepIndex, original, noise);
     const { alpha, sigmaT } = alphaSigma(this.sigmas[stepIndex]!);
-    const out = new Float32Array(original.length);
-    for (let i = 0; i < out.length; i++) out[i] = f32(alpha * original[i]!) + f32(sigmaT * noise[i]!);
-    return out;
+    return vpAddNoise(original, noise, alpha, sigmaT);
   }
 }

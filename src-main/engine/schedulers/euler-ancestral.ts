@@ -1,23 +1,19 @@
 import { f32, sqrtF32 } from './f32';
-import { addScaledF32, checkLengths, checkStepIndex, drawNoise, maxOf, scaleBySigma, sigmaPredOriginal } from './base';
+import { addScaledF32, checkStepArgs, checkStepIndex, drawNoise, scaleBySigma, sigmaDerivative } from './base';
+import { sigmaAddNoise } from './add-noise';
 import {
-  checkChoice,
   checkInteger,
-  readTrainedBetas,
+  checkPredictionType,
+  checkSpacing,
   resolveConfig,
   unsupported,
   type SchedulerConfigSource,
 } from './config';
 import { npInterpIndex } from './numpy';
-import {
-  checkSteps,
-  makeAlphasCumprod,
-  makeBetas,
-  spacedTimesteps,
-  trainSigmas,
-  ZERO_SNR_LAST_ALPHA_CUMPROD,
-} from './schedule';
-import type { NoiseSource, PredictionType, Scheduler, TimestepSpacing } from './types';
+import { sigmaPredOriginal } from './prediction';
+import { alphasCumprodFromConfig, spacedTimestepsFor, trainSigmas } from './schedule';
+import { sigmaInitNoiseSigma, withFinalSigma } from './sigma-schedule';
+import type { NoiseSource, PredictionType, Scheduler } from './types';
 
 /** `EulerAncestralDiscreteScheduler.__init__` keyword arguments, with diffusers' defaults. */
 export interface EulerAncestralConfig {
@@ -76,51 +72,23 @@ export class EulerAncestralDiscreteScheduler implements Scheduler {
 
   constructor(config: EulerAncestralConfig) {
     this.config = config;
-    const T = checkInteger(NAME, 'num_train_timesteps', config.num_train_timesteps, 2);
-    this.prediction = checkChoice(NAME, 'prediction_type', config.prediction_type, [
-      'epsilon',
-      'v_prediction',
-      'sample',
-    ] as const);
+    checkInteger(NAME, 'num_train_timesteps', config.num_train_timesteps, 2);
+    this.prediction = checkPredictionType(NAME, config.prediction_type);
     // diffusers raises NotImplementedError for "sample" at step time; refuse it up front.
     if (this.prediction === 'sample') unsupported(NAME, 'prediction_type "sample"');
-    checkChoice(NAME, 'timestep_spacing', config.timestep_spacing, ['linspace', 'leading', 'trailing'] as const);
-    checkInteger(NAME, 'steps_offset', config.steps_offset, 0);
-    const betas = makeBetas(
-      NAME,
-      config.beta_schedule,
-      T,
-      config.beta_start,
-      config.beta_end,
-      readTrainedBetas(NAME, config.trained_betas),
-      ['linear', 'scaled_linear', 'squaredcos_cap_v2'],
-    );
-    this.alphasCumprod = makeAlphasCumprod(betas, config.rescale_betas_zero_snr);
-    if (config.rescale_betas_zero_snr) this.alphasCumprod[T - 1] = ZERO_SNR_LAST_ALPHA_CUMPROD;
+    checkSpacing(NAME, config);
+    this.alphasCumprod = alphasCumprodFromConfig(NAME, config, true);
     this.trainSigmas = trainSigmas(this.alphasCumprod);
   }
 
   /** σ_max (or √(σ_max² + 1) for leading spacing), float32. */
   get initNoiseSigma(): number {
-    const max = maxOf(this.sigmas.length > 0 ? this.sigmas : this.trainSigmas);
-    const spacing = this.config.timestep_spacing;
-    if (spacing === 'linspace' || spacing === 'trailing') return max;
-    return sqrtF32(f32(f32(max * max) + 1));
+    return sigmaInitNoiseSigma(this.sigmas, this.trainSigmas, this.config.timestep_spacing);
   }
 
   setTimesteps(numSteps: number): void {
-    const cfg = this.config;
-    checkSteps(NAME, numSteps, cfg.num_train_timesteps);
-    const timesteps = spacedTimesteps(
-      cfg.timestep_spacing as TimestepSpacing,
-      cfg.num_train_timesteps,
-      numSteps,
-      cfg.steps_offset,
-    ).map(f32);
-    const sigmas = npInterpIndex(timesteps, this.trainSigmas);
-    const sigmas32 = new Float32Array(sigmas.length + 1);
-    sigmas32.set(sigmas);
-    this.sigmas = sigmas32;
+    const timesteps = spacedTimestepsFor(NAME, this.config, numSteps).map(f32);
+    this.sigmas = withFinalSigma(npInterpIndex(timesteps, this.trainSigmas), 0);
     this.timesteps = timesteps;
     this.numInferenceSteps = numSteps;
     this.predOriginalSample = null;
@@ -138,8 +106,7 @@ export class EulerAncestralDiscreteScheduler implements Scheduler {
     noise?: NoiseSource,
     shape?: readonly number[],
   ): Float32Array {
-    checkStepIndex(NAME, stepIndex, this.timesteps);
-    const dims = checkLengths(NAME, modelOutput, sample, shape);
+    const dims = checkStepArgs(NAME, this.timesteps, stepIndex, modelOutput, sample, shape);
     const sigma = this.sigmas[stepIndex]!;
     const sigmaTo = this.sigmas[stepIndex + 1]!;
     const pred = sigmaPredOriginal(this.prediction, sigma, modelOutput, sample);
@@ -149,19 +116,14 @@ export class EulerAncestralDiscreteScheduler implements Scheduler {
     const sigmaUp = sqrtF32(f32(f32(to2 * f32(from2 - to2)) / from2));
     const sigmaDown = sqrtF32(f32(to2 - f32(sigmaUp * sigmaUp)));
     const dt = f32(sigmaDown - sigma);
-    const out = new Float32Array(sample.length);
-    for (let i = 0; i < out.length; i++) {
-      const derivative = f32(f32(sample[i]! - pred[i]!) / sigma);
-      out[i] = sample[i]! + f32(derivative * dt);
-    }
+    const out = addScaledF32(sample, sigmaDerivative(sample, pred, sigma), dt);
     const eps = drawNoise(NAME, noise, dims);
     this.predOriginalSample = pred;
     return addScaledF32(out, eps, sigmaUp);
   }
 
   addNoise(original: Float32Array, noise: Float32Array, stepIndex: number): Float32Array {
-    checkStepIndex(NAME, stepIndex, this.timesteps);
-    checkLengths(NAME, original, noise);
-    return addScaledF32(original, noise, this.sigmas[stepIndex]!);
+    checkStepArgs(NAME, this.timesteps, stepIndex, original, noise);
+    return sigmaAddNoise(original, noise, this.sigmas[stepIndex]!);
   }
 }

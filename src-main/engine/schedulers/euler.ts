@@ -1,28 +1,21 @@
-import { f32, logF32, sqrtF32, torchLinspaceF32, expF32 } from './f32';
-import { addScaledF32, checkLengths, checkStepIndex, maxOf, scaleBySigma, sigmaPredOriginal } from './base';
+import { expF32, f32, logF32, torchLinspaceF32 } from './f32';
+import { addScaledF32, checkStepArgs, checkStepIndex, scaleBySigma, sigmaDerivative } from './base';
+import { sigmaAddNoise } from './add-noise';
 import {
   checkChoice,
   checkInteger,
+  checkPredictionType,
+  checkSigmaConversion,
+  checkSpacing,
   readOptionalNumber,
-  readTrainedBetas,
   resolveConfig,
-  unsupported,
   type SchedulerConfigSource,
 } from './config';
 import { npInterpIndex } from './numpy';
-import {
-  checkSteps,
-  exponentialSigmas,
-  karrasSigmas,
-  makeAlphasCumprod,
-  makeBetas,
-  npLogF32,
-  sigmaToT,
-  spacedTimesteps,
-  trainSigmas,
-  ZERO_SNR_LAST_ALPHA_CUMPROD,
-} from './schedule';
-import type { NoiseSource, PredictionType, Scheduler, TimestepSpacing } from './types';
+import { sigmaPredOriginal } from './prediction';
+import { alphasCumprodFromConfig, spacedTimestepsFor, trainSigmas } from './schedule';
+import { convertSigmas, sigmaInitNoiseSigma, withFinalSigma } from './sigma-schedule';
+import type { NoiseSource, PredictionType, Scheduler } from './types';
 
 /** `EulerDiscreteScheduler.__init__` keyword arguments, with diffusers' defaults. */
 export interface EulerDiscreteConfig {
@@ -97,58 +90,30 @@ export class EulerDiscreteScheduler implements Scheduler {
 
   constructor(config: EulerDiscreteConfig) {
     this.config = config;
-    const T = checkInteger(NAME, 'num_train_timesteps', config.num_train_timesteps, 2);
-    this.prediction = checkChoice(NAME, 'prediction_type', config.prediction_type, [
-      'epsilon',
-      'v_prediction',
-      'sample',
-    ] as const);
+    checkInteger(NAME, 'num_train_timesteps', config.num_train_timesteps, 2);
+    this.prediction = checkPredictionType(NAME, config.prediction_type);
     checkChoice(NAME, 'interpolation_type', config.interpolation_type, ['linear', 'log_linear'] as const);
-    checkChoice(NAME, 'timestep_spacing', config.timestep_spacing, ['linspace', 'leading', 'trailing'] as const);
+    checkSpacing(NAME, config);
     checkChoice(NAME, 'timestep_type', config.timestep_type, ['discrete', 'continuous'] as const);
     checkChoice(NAME, 'final_sigmas_type', config.final_sigmas_type, ['zero', 'sigma_min'] as const);
-    checkInteger(NAME, 'steps_offset', config.steps_offset, 0);
-    if (config.use_beta_sigmas) unsupported(NAME, 'use_beta_sigmas (needs scipy.stats.beta.ppf)');
-    if (config.use_karras_sigmas && config.use_exponential_sigmas) {
-      unsupported(NAME, 'more than one of use_karras_sigmas / use_exponential_sigmas');
-    }
+    checkSigmaConversion(NAME, config);
     readOptionalNumber(NAME, 'sigma_min', config.sigma_min);
     readOptionalNumber(NAME, 'sigma_max', config.sigma_max);
-    const betas = makeBetas(
-      NAME,
-      config.beta_schedule,
-      T,
-      config.beta_start,
-      config.beta_end,
-      readTrainedBetas(NAME, config.trained_betas),
-      ['linear', 'scaled_linear', 'squaredcos_cap_v2'],
-    );
-    this.alphasCumprod = makeAlphasCumprod(betas, config.rescale_betas_zero_snr);
-    if (config.rescale_betas_zero_snr) this.alphasCumprod[T - 1] = ZERO_SNR_LAST_ALPHA_CUMPROD;
+    this.alphasCumprod = alphasCumprodFromConfig(NAME, config, true);
     this.trainSigmas = trainSigmas(this.alphasCumprod);
   }
 
   /** σ_max (or √(σ_max² + 1) for leading spacing), float32. */
   get initNoiseSigma(): number {
-    const max = maxOf(this.sigmas.length > 0 ? this.sigmas : this.trainSigmas);
-    const spacing = this.config.timestep_spacing;
-    if (spacing === 'linspace' || spacing === 'trailing') return max;
-    return sqrtF32(f32(f32(max * max) + 1));
+    return sigmaInitNoiseSigma(this.sigmas, this.trainSigmas, this.config.timestep_spacing);
   }
 
   setTimesteps(numSteps: number): void {
     const cfg = this.config;
     const T = cfg.num_train_timesteps;
-    checkSteps(NAME, numSteps, T);
     // NumPy computes the spacing in float64 and diffusers casts it to float32.
-    let timesteps: Float64Array = spacedTimesteps(
-      cfg.timestep_spacing as TimestepSpacing,
-      T,
-      numSteps,
-      cfg.steps_offset,
-    ).map(f32);
+    let timesteps: Float64Array = spacedTimestepsFor(NAME, cfg, numSteps).map(f32);
     const train = this.trainSigmas;
-    const logSigmas = npLogF32(train);
     let sigmas: Float64Array;
     if (cfg.interpolation_type === 'linear') {
       sigmas = npInterpIndex(timesteps, train);
@@ -157,22 +122,17 @@ export class EulerDiscreteScheduler implements Scheduler {
       const logs = torchLinspaceF32(logF32(train[T - 1]!), logF32(train[0]!), numSteps + 1);
       sigmas = Float64Array.from(logs, expF32);
     }
-    if (cfg.use_karras_sigmas || cfg.use_exponential_sigmas) {
-      const sigmaMin = readOptionalNumber(NAME, 'sigma_min', cfg.sigma_min) ?? sigmas[sigmas.length - 1]!;
-      const sigmaMax = readOptionalNumber(NAME, 'sigma_max', cfg.sigma_max) ?? sigmas[0]!;
-      sigmas = cfg.use_karras_sigmas
-        ? karrasSigmas(sigmaMin, sigmaMax, numSteps)
-        : exponentialSigmas(sigmaMin, sigmaMax, numSteps);
-      timesteps = sigmas.map((s) => sigmaToT(s, logSigmas));
-    }
-    const last = cfg.final_sigmas_type === 'sigma_min' ? train[0]! : 0;
-    const sigmas32 = new Float32Array(sigmas.length + 1);
-    sigmas32.set(sigmas);
-    sigmas32[sigmas.length] = last;
-    this.sigmas = sigmas32;
+    // Karras / exponential bounds: sigma_min / sigma_max from the config, else the ends of the sigmas just computed.
+    const converted = convertSigmas(NAME, cfg, numSteps, train, {
+      configured: cfg,
+      defaultMin: sigmas[sigmas.length - 1]!,
+      defaultMax: sigmas[0]!,
+    });
+    if (converted) ({ sigmas, timesteps } = converted);
+    this.sigmas = withFinalSigma(sigmas, cfg.final_sigmas_type === 'sigma_min' ? train[0]! : 0);
     if (cfg.timestep_type === 'continuous' && cfg.prediction_type === 'v_prediction') {
       // EDM-style timesteps: 0.25·log σ, float32.
-      this.timesteps = Float64Array.from(sigmas32.subarray(0, sigmas32.length - 1), (s) => f32(0.25 * logF32(s)));
+      this.timesteps = Float64Array.from(this.sigmas.subarray(0, this.sigmas.length - 1), (s) => f32(0.25 * logF32(s)));
     } else {
       this.timesteps = timesteps.map(f32);
     }
@@ -192,24 +152,17 @@ export class EulerDiscreteScheduler implements Scheduler {
     _noise?: NoiseSource,
     shape?: readonly number[],
   ): Float32Array {
-    checkStepIndex(NAME, stepIndex, this.timesteps);
-    checkLengths(NAME, modelOutput, sample, shape);
+    checkStepArgs(NAME, this.timesteps, stepIndex, modelOutput, sample, shape);
     // s_churn = 0 (diffusers' default and what its pipelines pass): γ = 0, σ̂ = σ, no noise is drawn.
     const sigma = this.sigmas[stepIndex]!;
     const pred = sigmaPredOriginal(this.prediction, sigma, modelOutput, sample);
     const dt = f32(this.sigmas[stepIndex + 1]! - sigma);
-    const out = new Float32Array(sample.length);
-    for (let i = 0; i < out.length; i++) {
-      const derivative = f32(f32(sample[i]! - pred[i]!) / sigma);
-      out[i] = sample[i]! + f32(derivative * dt);
-    }
     this.predOriginalSample = pred;
-    return out;
+    return addScaledF32(sample, sigmaDerivative(sample, pred, sigma), dt);
   }
 
   addNoise(original: Float32Array, noise: Float32Array, stepIndex: number): Float32Array {
-    checkStepIndex(NAME, stepIndex, this.timesteps);
-    checkLengths(NAME, original, noise);
-    return addScaledF32(original, noise, this.sigmas[stepIndex]!);
+    checkStepArgs(NAME, this.timesteps, stepIndex, original, noise);
+    return sigmaAddNoise(original, noise, this.sigmas[stepIndex]!);
   }
 }

@@ -1,28 +1,19 @@
-import { f32, sqrtF32 } from './f32';
-import { addScaledF32, checkLengths, checkStepIndex, maxOf, scaleBySigma, sigmaPredOriginal } from './base';
+import { f32 } from './f32';
+import { addScaledF32, checkStepArgs, checkStepIndex, scaleBySigma, sigmaDerivative } from './base';
+import { sigmaAddNoise } from './add-noise';
 import {
-  checkChoice,
   checkInteger,
-  readOptionalNumber,
-  readTrainedBetas,
+  checkPredictionType,
+  checkSigmaConversion,
+  checkSpacing,
   resolveConfig,
-  unsupported,
   type SchedulerConfigSource,
 } from './config';
 import { npInterpIndex } from './numpy';
-import {
-  checkSteps,
-  clampSample,
-  exponentialSigmas,
-  karrasSigmas,
-  makeAlphasCumprod,
-  makeBetas,
-  npLogF32,
-  sigmaToT,
-  spacedTimesteps,
-  trainSigmas,
-} from './schedule';
-import type { NoiseSource, PredictionType, Scheduler, TimestepSpacing } from './types';
+import { sigmaPredOriginal } from './prediction';
+import { alphasCumprodFromConfig, clampSample, spacedTimestepsFor, trainSigmas } from './schedule';
+import { convertSigmas, sigmaInitNoiseSigma } from './sigma-schedule';
+import type { NoiseSource, PredictionType, Scheduler } from './types';
 
 /** `HeunDiscreteScheduler.__init__` keyword arguments, with diffusers' defaults. */
 export interface HeunDiscreteConfig {
@@ -99,37 +90,23 @@ export class HeunDiscreteScheduler implements Scheduler {
   constructor(config: HeunDiscreteConfig, hidden: Readonly<Record<string, unknown>> = {}) {
     this.config = config;
     this.hidden = hidden;
-    const T = checkInteger(NAME, 'num_train_timesteps', config.num_train_timesteps, 2);
-    this.prediction = checkChoice(NAME, 'prediction_type', config.prediction_type, [
-      'epsilon',
-      'v_prediction',
-      'sample',
-    ] as const);
-    checkChoice(NAME, 'timestep_spacing', config.timestep_spacing, ['linspace', 'leading', 'trailing'] as const);
-    checkInteger(NAME, 'steps_offset', config.steps_offset, 0);
-    if (config.use_beta_sigmas) unsupported(NAME, 'use_beta_sigmas (needs scipy.stats.beta.ppf)');
-    if (config.use_karras_sigmas && config.use_exponential_sigmas) {
-      unsupported(NAME, 'more than one of use_karras_sigmas / use_exponential_sigmas');
-    }
-    const betas = makeBetas(
-      NAME,
-      config.beta_schedule,
-      T,
-      config.beta_start,
-      config.beta_end,
-      readTrainedBetas(NAME, config.trained_betas),
-      ['linear', 'scaled_linear', 'squaredcos_cap_v2', 'exp'],
-    );
-    this.alphasCumprod = makeAlphasCumprod(betas, false);
+    checkInteger(NAME, 'num_train_timesteps', config.num_train_timesteps, 2);
+    this.prediction = checkPredictionType(NAME, config.prediction_type);
+    checkSpacing(NAME, config);
+    checkSigmaConversion(NAME, config);
+    // Heun takes no rescale_betas_zero_snr, but it has the exp beta schedule.
+    this.alphasCumprod = alphasCumprodFromConfig(NAME, config, false, [
+      'linear',
+      'scaled_linear',
+      'squaredcos_cap_v2',
+      'exp',
+    ]);
     this.trainSigmas = trainSigmas(this.alphasCumprod);
   }
 
   /** σ_max (or √(σ_max² + 1) for leading spacing), float32. */
   get initNoiseSigma(): number {
-    const max = maxOf(this.sigmas.length > 0 ? this.sigmas : this.trainSigmas);
-    const spacing = this.config.timestep_spacing;
-    if (spacing === 'linspace' || spacing === 'trailing') return max;
-    return sqrtF32(f32(f32(max * max) + 1));
+    return sigmaInitNoiseSigma(this.sigmas, this.trainSigmas, this.config.timestep_spacing);
   }
 
   /** True when the next `step` is a predictor (Euler) step. */
@@ -138,26 +115,16 @@ export class HeunDiscreteScheduler implements Scheduler {
   }
 
   setTimesteps(numSteps: number): void {
-    const cfg = this.config;
-    const T = cfg.num_train_timesteps;
-    checkSteps(NAME, numSteps, T);
-    let timesteps: Float64Array = spacedTimesteps(
-      cfg.timestep_spacing as TimestepSpacing,
-      T,
-      numSteps,
-      cfg.steps_offset,
-    ).map(f32);
+    let timesteps: Float64Array = spacedTimestepsFor(NAME, this.config, numSteps).map(f32);
     const train = this.trainSigmas;
-    const logSigmas = npLogF32(train);
     let sigmas = npInterpIndex(timesteps, train);
-    if (cfg.use_karras_sigmas || cfg.use_exponential_sigmas) {
-      const sigmaMin = readOptionalNumber(NAME, 'sigma_min', this.hidden['sigma_min']) ?? sigmas[sigmas.length - 1]!;
-      const sigmaMax = readOptionalNumber(NAME, 'sigma_max', this.hidden['sigma_max']) ?? sigmas[0]!;
-      sigmas = cfg.use_karras_sigmas
-        ? karrasSigmas(sigmaMin, sigmaMax, numSteps)
-        : exponentialSigmas(sigmaMin, sigmaMax, numSteps);
-      timesteps = sigmas.map((s) => sigmaToT(s, logSigmas));
-    }
+    // Karras / exponential bounds: the model config's (hidden) sigma_min / sigma_max, else the spaced sigmas' ends.
+    const converted = convertSigmas(NAME, this.config, numSteps, train, {
+      configured: this.hidden,
+      defaultMin: sigmas[sigmas.length - 1]!,
+      defaultMax: sigmas[0]!,
+    });
+    if (converted) ({ sigmas, timesteps } = converted);
     // [σ0, σ1, σ1, …, σn−1, σn−1, 0] and [t0, t1, t1, …, tn−1, tn−1].
     const n = sigmas.length;
     const doubledSigmas = new Float32Array(2 * n);
@@ -192,8 +159,7 @@ export class HeunDiscreteScheduler implements Scheduler {
     _noise?: NoiseSource,
     shape?: readonly number[],
   ): Float32Array {
-    checkStepIndex(NAME, stepIndex, this.timesteps);
-    checkLengths(NAME, modelOutput, sample, shape);
+    checkStepArgs(NAME, this.timesteps, stepIndex, modelOutput, sample, shape);
     const first = this.dt === null;
     // Predictor: from σ[i] towards σ[i+1]. Corrector: the same interval, seen from its end.
     const sigma = first ? this.sigmas[stepIndex]! : this.sigmas[stepIndex - 1]!;
@@ -202,26 +168,19 @@ export class HeunDiscreteScheduler implements Scheduler {
     let pred = sigmaPredOriginal(this.prediction, sigmaInput, modelOutput, sample);
     if (this.config.clip_sample) pred = clampSample(pred, this.config.clip_sample_range);
     this.predOriginalSample = pred;
-    const n = sample.length;
-    const out = new Float32Array(n);
     if (first) {
-      const derivative = new Float32Array(n);
-      for (let i = 0; i < n; i++) derivative[i] = f32(sample[i]! - pred[i]!) / sigma;
+      const derivative = sigmaDerivative(sample, pred, sigma);
       const dt = f32(sigmaNext - sigma);
-      for (let i = 0; i < n; i++) out[i] = sample[i]! + f32(derivative[i]! * dt);
       this.prevDerivative = derivative;
       this.dt = dt;
       this.savedSample = sample.slice();
-      return out;
+      return addScaledF32(sample, derivative, dt);
     }
+    // The trapezoidal rule: the mean of the predictor's derivative and this one, from the predictor's start.
     const prev = this.prevDerivative!;
-    const dt = this.dt!;
-    const base = this.savedSample!;
-    for (let i = 0; i < n; i++) {
-      const d = f32(f32(sample[i]! - pred[i]!) / sigmaNext);
-      const avg = f32(f32(prev[i]! + d) / 2);
-      out[i] = base[i]! + f32(avg * dt);
-    }
+    const derivative = sigmaDerivative(sample, pred, sigmaNext);
+    const mean = derivative.map((d, i) => f32(prev[i]! + d) / 2);
+    const out = addScaledF32(this.savedSample!, mean, this.dt!);
     this.prevDerivative = null;
     this.dt = null;
     this.savedSample = null;
@@ -229,8 +188,7 @@ export class HeunDiscreteScheduler implements Scheduler {
   }
 
   addNoise(original: Float32Array, noise: Float32Array, stepIndex: number): Float32Array {
-    checkStepIndex(NAME, stepIndex, this.timesteps);
-    checkLengths(NAME, original, noise);
-    return addScaledF32(original, noise, this.sigmas[stepIndex]!);
+    checkStepArgs(NAME, this.timesteps, stepIndex, original, noise);
+    return sigmaAddNoise(original, noise, this.sigmas[stepIndex]!);
   }
 }

@@ -1,10 +1,11 @@
 import { PinholeError } from '../../../src-shared/errors';
 import { f32, sqrtF32 } from './f32';
-import { checkLengths, checkStepIndex, drawNoise } from './base';
-import { checkChoice, checkInteger, readTrainedBetas, resolveConfig, type SchedulerConfigSource } from './config';
-import { alphaPredictions, ddpmAddNoise } from './ddim';
+import { axpbyF32, checkStepArgs, checkStepIndex, drawNoise } from './base';
+import { alphaCumprodAddNoise } from './add-noise';
+import { checkInteger, checkPredictionType, resolveConfig, type SchedulerConfigSource } from './config';
 import { npLinspace } from './numpy';
-import { checkTrainRange, clampSample, makeAlphasCumprod, makeBetas, thresholdSample } from './schedule';
+import { clipPredOriginal, vpPredOriginal, vpScales } from './prediction';
+import { alphasCumprodFromConfig, checkStepCount, checkTrainRange } from './schedule';
 import type { NoiseSource, PredictionType, Scheduler } from './types';
 
 /** `LCMScheduler.__init__` keyword arguments, with diffusers' defaults. */
@@ -78,23 +79,10 @@ export class LCMScheduler implements Scheduler {
 
   constructor(config: LCMConfig) {
     this.config = config;
-    const T = checkInteger(NAME, 'num_train_timesteps', config.num_train_timesteps, 2);
+    checkInteger(NAME, 'num_train_timesteps', config.num_train_timesteps, 2);
     checkInteger(NAME, 'original_inference_steps', config.original_inference_steps, 1);
-    this.prediction = checkChoice(NAME, 'prediction_type', config.prediction_type, [
-      'epsilon',
-      'v_prediction',
-      'sample',
-    ] as const);
-    const betas = makeBetas(
-      NAME,
-      config.beta_schedule,
-      T,
-      config.beta_start,
-      config.beta_end,
-      readTrainedBetas(NAME, config.trained_betas),
-      ['linear', 'scaled_linear', 'squaredcos_cap_v2'],
-    );
-    this.alphasCumprod = makeAlphasCumprod(betas, config.rescale_betas_zero_snr);
+    this.prediction = checkPredictionType(NAME, config.prediction_type);
+    this.alphasCumprod = alphasCumprodFromConfig(NAME, config, false);
     this.finalAlphaCumprod = config.set_alpha_to_one ? 1 : this.alphasCumprod[0]!;
   }
 
@@ -107,9 +95,7 @@ export class LCMScheduler implements Scheduler {
     const cfg = this.config;
     const T = cfg.num_train_timesteps;
     const originalSteps = cfg.original_inference_steps;
-    if (!Number.isInteger(numSteps) || numSteps < 1) {
-      throw new PinholeError('INVALID_PARAMS', `${NAME}: the number of steps must be a positive integer`);
-    }
+    checkStepCount(NAME, numSteps);
     if (originalSteps > T) {
       throw new PinholeError('INVALID_PARAMS', `${NAME}: original_inference_steps exceeds num_train_timesteps`);
     }
@@ -151,8 +137,7 @@ export class LCMScheduler implements Scheduler {
     noise?: NoiseSource,
     shape?: readonly number[],
   ): Float32Array {
-    checkStepIndex(NAME, stepIndex, this.timesteps);
-    const dims = checkLengths(NAME, modelOutput, sample, shape);
+    const dims = checkStepArgs(NAME, this.timesteps, stepIndex, modelOutput, sample, shape);
     const cfg = this.config;
     const t = this.timesteps[stepIndex]!;
     const prevT = stepIndex + 1 < this.timesteps.length ? this.timesteps[stepIndex + 1]! : t;
@@ -163,28 +148,17 @@ export class LCMScheduler implements Scheduler {
     const denom = f32(f32(scaled * scaled) + 0.25);
     const cSkip = f32(0.25 / denom);
     const cOut = f32(scaled / sqrtF32(denom));
-    let { x0 } = alphaPredictions(this.prediction, alphaProd, modelOutput, sample);
-    if (cfg.thresholding) {
-      x0 = thresholdSample(x0, dims, cfg.dynamic_thresholding_ratio, cfg.sample_max_value);
-    } else if (cfg.clip_sample) {
-      x0 = clampSample(x0, cfg.clip_sample_range);
-    }
-    const denoised = new Float32Array(sample.length);
-    for (let i = 0; i < denoised.length; i++) denoised[i] = f32(cOut * x0[i]!) + f32(cSkip * sample[i]!);
+    const { alpha, sigma } = vpScales(alphaProd);
+    const x0 = clipPredOriginal(vpPredOriginal(this.prediction, alpha, sigma, modelOutput, sample), dims, cfg);
+    const denoised = axpbyF32(cOut, x0, cSkip, sample);
     this.predOriginalSample = denoised;
     // No noise (and no draw) at the last step, which also covers one-step sampling.
     if (stepIndex === this.numInferenceSteps - 1) return denoised.slice();
-    const z = drawNoise(NAME, noise, dims);
-    const a = sqrtF32(alphaProdPrev);
-    const b = sqrtF32(f32(1 - alphaProdPrev));
-    const out = new Float32Array(sample.length);
-    for (let i = 0; i < out.length; i++) out[i] = f32(a * denoised[i]!) + f32(b * z[i]!);
-    return out;
+    return alphaCumprodAddNoise(denoised, drawNoise(NAME, noise, dims), alphaProdPrev);
   }
 
   addNoise(original: Float32Array, noise: Float32Array, stepIndex: number): Float32Array {
-    checkStepIndex(NAME, stepIndex, this.timesteps);
-    checkLengths(NAME, original, noise);
-    return ddpmAddNoise(original, noise, this.alphasCumprod[this.timesteps[stepIndex]!]!);
+    checkStepArgs(NAME, this.timesteps, stepIndex, original, noise);
+    return alphaCumprodAddNoise(original, noise, this.alphasCumprod[this.timesteps[stepIndex]!]!);
   }
 }

@@ -4,6 +4,7 @@
  * NumPy float64 where it uses NumPy.
  */
 import { PinholeError } from '../../../src-shared/errors';
+import { readTrainedBetas } from './config';
 import { f32, lerpF32, logF32, sqrtF32, torchCumprodF32, torchLinspaceF32 } from './f32';
 import { npArange, npLinspace, roundHalfEven } from './numpy';
 import type { BetaSchedule, TimestepSpacing } from './types';
@@ -91,6 +92,45 @@ export function makeAlphasCumprod(betas: Float32Array, rescaleZeroSnr: boolean):
 /** The fp16 smallest subnormal diffusers puts in ᾱ[−1] after a zero-SNR rescale so σ_max stays finite. */
 export const ZERO_SNR_LAST_ALPHA_CUMPROD = 2 ** -24;
 
+/** The beta keys of a scheduler config (`rescale_betas_zero_snr` where the class takes it). */
+export interface BetaConfig {
+  readonly num_train_timesteps: number;
+  readonly beta_start: number;
+  readonly beta_end: number;
+  readonly beta_schedule: string;
+  readonly trained_betas: unknown;
+  readonly rescale_betas_zero_snr?: boolean;
+}
+
+/**
+ * A constructor's training schedule: the config's betas (or `trained_betas`), rescaled to zero terminal SNR when
+ * the config asks, then ᾱ = cumprod(1 − β), float32.
+ * @param finiteLastSigma after a zero-SNR rescale, put `ZERO_SNR_LAST_ALPHA_CUMPROD` in ᾱ[T − 1], as diffusers'
+ *   sigma-based schedulers (Euler, Euler ancestral, DPM-Solver) do; DDIM and LCM keep ᾱ[T − 1] = 0.
+ * @param allowed the beta schedules the class implements.
+ */
+export function alphasCumprodFromConfig(
+  className: string,
+  config: BetaConfig,
+  finiteLastSigma: boolean,
+  allowed: readonly BetaSchedule[] = ['linear', 'scaled_linear', 'squaredcos_cap_v2'],
+): Float32Array {
+  const T = config.num_train_timesteps;
+  const betas = makeBetas(
+    className,
+    config.beta_schedule,
+    T,
+    config.beta_start,
+    config.beta_end,
+    readTrainedBetas(className, config.trained_betas),
+    allowed,
+  );
+  const rescale = config.rescale_betas_zero_snr ?? false;
+  const alphasCumprod = makeAlphasCumprod(betas, rescale);
+  if (rescale && finiteLastSigma) alphasCumprod[T - 1] = ZERO_SNR_LAST_ALPHA_CUMPROD;
+  return alphasCumprod;
+}
+
 /** σ(t) = √((1 − ᾱ) / ᾱ) over the training timesteps, float32 tensor ops (ascending in t). */
 export function trainSigmas(alphasCumprod: Float32Array): Float32Array {
   return alphasCumprod.map((a) => sqrtF32(f32(f32(1 - a) / a)));
@@ -101,8 +141,8 @@ export function trainSigmas(alphasCumprod: Float32Array): Float32Array {
  * - `linspace`: `np.linspace(0, T − 1, n)` reversed;
  * - `leading`: `(arange(n) × (T // n)).round()` reversed, plus `steps_offset`;
  * - `trailing`: `arange(T, 0, −T / n).round() − 1`.
- * Euler-family schedulers cast these to float32 (linspace values stay fractional); DDIM rounds linspace to
- * integers itself (see `ddimTimesteps`).
+ * Euler-family schedulers cast these to float32 (linspace values stay fractional); DDIM rounds them to
+ * integers (only linspace values can be fractional).
  */
 export function spacedTimesteps(
   spacing: TimestepSpacing,
@@ -126,11 +166,30 @@ export function spacedTimesteps(
   }
 }
 
-/** Checks a step count against the training schedule. */
-export function checkSteps(className: string, numSteps: number, numTrainTimesteps: number): void {
+/** Throws unless a step count is a positive integer. */
+export function checkStepCount(className: string, numSteps: number): void {
   if (!Number.isInteger(numSteps) || numSteps < 1) {
     throw new PinholeError('INVALID_PARAMS', `${className}: the number of steps must be a positive integer`);
   }
+}
+
+/**
+ * `set_timesteps`' common start: checks the step count, then spaces the timesteps as the config says
+ * (`spacedTimesteps`, float64 before any cast).
+ */
+export function spacedTimestepsFor(
+  className: string,
+  config: { readonly num_train_timesteps: number; readonly timestep_spacing: string; readonly steps_offset: number },
+  numSteps: number,
+): Float64Array {
+  const T = config.num_train_timesteps;
+  checkSteps(className, numSteps, T);
+  return spacedTimesteps(config.timestep_spacing as TimestepSpacing, T, numSteps, config.steps_offset);
+}
+
+/** Checks a step count against the training schedule. */
+export function checkSteps(className: string, numSteps: number, numTrainTimesteps: number): void {
+  checkStepCount(className, numSteps);
   if (numSteps > numTrainTimesteps) {
     throw new PinholeError(
       'INVALID_PARAMS',
