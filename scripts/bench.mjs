@@ -2,6 +2,7 @@
 //   - cold start of `pinhole serve` to its first API answer (ms)
 //   - import throughput (images/s) for 200 generated 2048×1536 JPEGs, with the import's peak RSS
 //   - gallery page query time at 10,000 images (ms)
+//   - the inference engine: overhead outside session.run, steps/s and peak RSS (scripts/bench-engine.mjs)
 // Figures on a shared 2-core machine are noisy: compare ratios taken in one run.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import sharp from 'sharp';
+import { benchEngineFigures } from './bench-engine.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = path.join(root, 'bin/pinhole.js');
@@ -123,11 +125,23 @@ try {
   for (let i = 0; i < 5; i++) starts.push(await coldStart());
   const imp = await importThroughput();
   const gal = await gallery();
+  let engine;
+  try {
+    engine = await benchEngineFigures(work);
+  } catch (error) {
+    // The foundation's figures still print; the run fails.
+    process.exitCode = 1;
+    engine = {
+      figures: { error: String(error?.stack ?? error) },
+      lines: [`  engine: FAILED — ${String(error?.message ?? error)}`],
+    };
+  }
   const figures = {
     serveColdStartMs: { median: median(starts), min: Math.min(...starts), runs: starts.length },
     import: { count: IMPORT_COUNT, size: '2048x1536', ...imp },
     gallery: gal,
     benchProcessPeakRssMb: process.resourceUsage().maxRSS / 1024,
+    engine: engine.figures,
   };
   const f = (n) => n.toFixed(1);
   console.log('Pinhole Studio — bench');
@@ -141,6 +155,7 @@ try {
     `  gallery at ${gal.images} images: first page   ${gal.firstPageMs.toFixed(2)} ms, deep page ${gal.deepPageMs.toFixed(2)} ms, search ${gal.searchPageMs.toFixed(2)} ms (100 per page)`,
   );
   console.log(`  bench process peak RSS                ${f(figures.benchProcessPeakRssMb)} MB`);
+  for (const line of engine.lines) console.log(line);
   console.log(JSON.stringify(figures));
 } finally {
   rmSync(work, { recursive: true, force: true });
