@@ -15,6 +15,9 @@ export default defineConfig({
           include: ['tests/integration/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
+          // One file at a time: these run real processes (the CLI, the engine) that each want
+          // both cores; in parallel on a 2-core machine they only slow each other into timeouts.
+          fileParallelism: false,
         },
       },
       {
