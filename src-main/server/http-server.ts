@@ -27,7 +27,8 @@ export type RunningServer = {
   close(): Promise<void>;
 };
 
-const MAX_JSON_BYTES = 1024 * 1024;
+// Big enough for an inline init image and mask (the contract caps each at 48 M characters).
+const MAX_JSON_BYTES = 100 * 1024 * 1024;
 const SHA = /^[0-9a-f]{64}$/;
 
 /** Content Security Policy for the served renderer. */
@@ -240,7 +241,7 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_JSON_BYTES) throw new PinholeError('PAYLOAD_TOO_LARGE', 'Request body over 1 MB');
+    if (size > MAX_JSON_BYTES) throw new PinholeError('PAYLOAD_TOO_LARGE', 'Request body over 100 MB');
     chunks.push(chunk as Buffer);
   }
   const text = Buffer.concat(chunks).toString('utf8');

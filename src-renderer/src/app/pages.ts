@@ -21,7 +21,7 @@ export type PageEntry = {
 
 /** Every page, in sidebar order. */
 export const PAGE_ENTRIES: readonly PageEntry[] = [
-  { id: 'generate', label: 'Generate', icon: '✦', Component: GeneratePage, notBuilt: true },
+  { id: 'generate', label: 'Generate', icon: '✦', Component: GeneratePage },
   { id: 'train', label: 'Train', icon: '◎', Component: TrainPage },
   { id: 'gallery', label: 'Gallery', icon: '▦', Component: GalleryPage },
   { id: 'models', label: 'Models', icon: '◇', Component: ModelsPage, notBuilt: true },

@@ -62,11 +62,19 @@ async function terminate(child: ChildProcess): Promise<void> {
 
 type Spawned = { child: ChildProcess; url: string };
 
+/** Extra environment for the server; `undefined` removes a variable. */
+export type ServerEnv = Record<string, string | undefined>;
+
 /** Runs `pinhole serve` and resolves once it prints its address. */
-function spawnServe(args: string[], onStderr: (chunk: string) => void): Promise<Spawned> {
-  // PINHOLE_TOKEN from the developer's shell must not leak into the test server.
+function spawnServe(args: string[], extraEnv: ServerEnv, onStderr: (chunk: string) => void): Promise<Spawned> {
+  // PINHOLE_TOKEN and PINHOLE_MODELS from the developer's shell must not leak into the test server.
   const env = { ...process.env };
   delete env['PINHOLE_TOKEN'];
+  delete env['PINHOLE_MODELS'];
+  for (const [key, value] of Object.entries(extraEnv)) {
+    if (value === undefined) delete env[key];
+    else env[key] = value;
+  }
   const child = spawn(process.execPath, [CLI, 'serve', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
@@ -92,11 +100,15 @@ function spawnServe(args: string[], onStderr: (chunk: string) => void): Promise<
   });
 }
 
+/** Options: a token to require, and extra environment (e.g. `PINHOLE_ENGINE_CACHE`). */
+export type StudioServerOptions = { token?: string; env?: ServerEnv };
+
 /** Starts `pinhole serve --port 0` in a fresh data home. */
-export async function startStudioServer(options: { token?: string } = {}): Promise<StudioServer> {
+export async function startStudioServer(options: StudioServerOptions = {}): Promise<StudioServer> {
   requireBuild();
   const dataDir = await mkdtemp(path.join(tmpdir(), 'pinhole-e2e-'));
   const tokenArgs = options.token ? ['--token', options.token] : [];
+  const env = options.env ?? {};
   let stderr = '';
   const collect = (chunk: string): void => {
     stderr += chunk;
@@ -104,7 +116,7 @@ export async function startStudioServer(options: { token?: string } = {}): Promi
 
   let running: Spawned;
   try {
-    running = await spawnServe(['--data-dir', dataDir, '--port', '0', ...tokenArgs], collect);
+    running = await spawnServe(['--data-dir', dataDir, '--port', '0', ...tokenArgs], env, collect);
   } catch (error) {
     await rm(dataDir, { recursive: true, force: true });
     throw error;
@@ -124,7 +136,7 @@ export async function startStudioServer(options: { token?: string } = {}): Promi
     },
     async restart() {
       if (current) await terminate(current);
-      current = (await spawnServe(['--data-dir', dataDir, '--port', port, ...tokenArgs], collect)).child;
+      current = (await spawnServe(['--data-dir', dataDir, '--port', port, ...tokenArgs], env, collect)).child;
     },
     async stop() {
       if (current) await terminate(current);

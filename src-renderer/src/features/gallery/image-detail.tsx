@@ -9,6 +9,7 @@ import { ErrorText } from '../../components/error-text';
 import { formatBytes, formatDateTime } from '../../components/format';
 import { userMessage } from '../../lib/errors';
 import { useStudio } from '../../lib/studio-context';
+import { GenerationSection } from './generation-section';
 
 type Props = {
   sha256: string;
@@ -25,10 +26,15 @@ function metadataValue(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
+/** Metadata keys the generation section shows in its own way. */
+const SHOWN_ELSEWHERE: ReadonlySet<string> = new Set(['parameters', 'request']);
+
 /** The detail dialog for one image. */
 export function ImageDetailDialog({ sha256, onClose, previous, next, onNavigate }: Props) {
   const { client, media } = useStudio();
   const dialog = useRef<HTMLDialogElement>(null);
+  // Set when an action leaves for another page: the dialog goes away with the page, not as a close.
+  const leaving = useRef(false);
   const [loaded, setLoaded] = useState<Loaded | null>(null);
 
   useEffect(() => {
@@ -50,6 +56,9 @@ export function ImageDetailDialog({ sha256, onClose, previous, next, onNavigate 
   // An answer for the previous image must not show under the new one's header.
   const current = loaded?.sha256 === sha256 ? loaded : null;
   const detail = current?.detail ?? null;
+  const metadata = detail
+    ? Object.entries(detail.metadata).filter(([key]) => detail.source !== 'generated' || !SHOWN_ELSEWHERE.has(key))
+    : [];
 
   const onKeyDown = (event: KeyboardEvent): void => {
     if (event.target instanceof HTMLInputElement || event.target instanceof HTMLTextAreaElement) return;
@@ -62,7 +71,9 @@ export function ImageDetailDialog({ sha256, onClose, previous, next, onNavigate 
       ref={dialog}
       className="detail"
       aria-labelledby="detail-title"
-      onClose={onClose}
+      onClose={() => {
+        if (!leaving.current) onClose();
+      }}
       onKeyDown={onKeyDown}
       data-testid="image-detail"
     >
@@ -124,19 +135,30 @@ export function ImageDetailDialog({ sha256, onClose, previous, next, onNavigate 
                 {detail.sha256.slice(0, 16)}…
               </dd>
             </dl>
-            {detail.prompt !== null && (
-              <section className="detail-section">
-                <h3>Prompt</h3>
-                <p className="prompt" data-testid="detail-prompt">
-                  {detail.prompt}
-                </p>
-                {detail.negativePrompt && (
-                  <>
-                    <h3>Negative prompt</h3>
-                    <p className="prompt">{detail.negativePrompt}</p>
-                  </>
-                )}
-              </section>
+            {detail.source === 'generated' ? (
+              <GenerationSection
+                detail={detail}
+                onLeave={() => {
+                  leaving.current = true;
+                }}
+              />
+            ) : (
+              detail.prompt !== null && (
+                <section className="detail-section">
+                  <h3>Prompt</h3>
+                  <p className="prompt" data-testid="detail-prompt">
+                    {detail.prompt}
+                  </p>
+                  {detail.negativePrompt && (
+                    <>
+                      <h3>Negative prompt</h3>
+                      <p className="prompt" data-testid="detail-negative-prompt">
+                        {detail.negativePrompt}
+                      </p>
+                    </>
+                  )}
+                </section>
+              )
             )}
             <section className="detail-section">
               <h3>Datasets</h3>
@@ -153,11 +175,11 @@ export function ImageDetailDialog({ sha256, onClose, previous, next, onNavigate 
                 </ul>
               )}
             </section>
-            {Object.keys(detail.metadata).length > 0 && (
+            {metadata.length > 0 && (
               <section className="detail-section">
                 <h3>Metadata</h3>
                 <dl className="facts facts-small" data-testid="detail-metadata">
-                  {Object.entries(detail.metadata).map(([key, value]) => (
+                  {metadata.map(([key, value]) => (
                     <div key={key} className="fact">
                       <dt>{key}</dt>
                       <dd>{metadataValue(value)}</dd>

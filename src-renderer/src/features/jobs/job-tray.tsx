@@ -75,7 +75,7 @@ export function JobTray() {
             </section>
           )}
           {active.length === 0 && finished.length === 0 && (
-            <p className="muted">Imports and training runs show up here.</p>
+            <p className="muted">Imports, generations and training runs show up here.</p>
           )}
         </div>
       )}
