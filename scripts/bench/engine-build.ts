@@ -7,29 +7,15 @@ import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { saveModel, type Model } from '../../src-main/engine/graph';
 import { buildClipTextModel, buildUNet, buildVaeDecoder, buildVaeEncoder } from '../../src-main/engine/models';
+import { SD15_UNET_CONFIG } from '../../tests/helpers/diffusers-state-dicts';
 import { clipTextShapes, parameterCount, randomWeights, unetShapes, vaeShapes } from './engine-weights';
 
 /** SD 1.x's UNet layout (four levels, cross-attention on the first three) at reduced width. */
 export const MID_UNET_CONFIG = {
-  _class_name: 'UNet2DConditionModel',
-  act_fn: 'silu',
-  attention_head_dim: 8,
+  ...SD15_UNET_CONFIG,
   block_out_channels: [128, 256, 256, 256],
-  center_input_sample: false,
-  cross_attention_dim: 768,
-  down_block_types: ['CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'DownBlock2D'],
-  downsample_padding: 1,
-  flip_sin_to_cos: true,
-  freq_shift: 0,
-  in_channels: 4,
-  layers_per_block: 2,
-  mid_block_scale_factor: 1,
-  norm_eps: 1e-5,
-  norm_num_groups: 32,
-  out_channels: 4,
   // 32 × 32 latents: 256 × 256 images with the 8× VAE below.
   sample_size: 32,
-  up_block_types: ['UpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D'],
 };
 
 /** CLIP ViT-L/14's text tower (SD 1.x's encoder) with 4 of its 12 layers. */

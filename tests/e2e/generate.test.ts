@@ -13,35 +13,21 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runCli } from '../helpers/cli';
 import { fixture } from '../helpers/fixtures';
+import { expectRgbClose, firstReferenceRun, type ReferenceRun } from '../helpers/reference-images';
 import { GalleryPage } from './pages/gallery-page';
 import { GeneratePage } from './pages/generate-page';
 import { byData } from './pages/selectors';
 import { StudioApp } from './pages/studio-app';
 import { launchBrowser, type BrowserSession } from './support/browser';
 import { writeNoisyJpeg } from './support/images';
-import { callInPage, compareRgb, decodeRgb, fetchInPage, maskedDifference } from './support/media';
+import { callInPage, decodeRgb, fetchInPage, maskedDifference } from './support/media';
 import { startStudioServer, type StudioServer } from './support/server';
-
-/** A reference run as the fixture's JSON files describe it. */
-type ReferenceRun = {
-  scheduler: string;
-  steps: number;
-  cfg: number;
-  seed: number;
-  prompt: string;
-  negative_prompt: string;
-  width: number;
-  height: number;
-  image_rgb8: string;
-  strength?: number;
-  init_image?: string;
-  mask_image?: string;
-};
 
 const MODEL = fixture('sd15-tiny');
 const REF = path.join(MODEL, 'reference');
-const referenceRun = async (file: string): Promise<ReferenceRun> =>
-  (JSON.parse(await readFile(path.join(REF, file), 'utf8')) as { runs: ReferenceRun[] }).runs[0]!;
+/** A reference run of sd15-tiny (its runs all have a negative prompt). */
+type Sd15Run = ReferenceRun & { negative_prompt: string };
+const referenceRun = (file: string): Sd15Run => firstReferenceRun<Sd15Run>(path.join(REF, file));
 
 /** Every file under a folder (to prove the shared fixture is left as it was). */
 function listing(dir: string): string[] {
@@ -63,8 +49,8 @@ describe('Generate', () => {
   let app: StudioApp;
   let generate: GeneratePage;
   let gallery: GalleryPage;
-  let txt2img: ReferenceRun;
-  let img2img: ReferenceRun;
+  let txt2img: Sd15Run;
+  let img2img: Sd15Run;
   let modelCopy: string;
   /** The txt2img reference image as the library stored it. */
   let referenceSha = '';
@@ -104,6 +90,19 @@ describe('Generate', () => {
     return decodeRgb(png);
   };
 
+  /** Fills the form with a reference run's prompts and settings. */
+  const fillFromRun = (run: Sd15Run) =>
+    generate.fill({
+      prompt: run.prompt,
+      negativePrompt: run.negative_prompt,
+      sampler: run.scheduler,
+      steps: run.steps,
+      cfgScale: run.cfg,
+      width: run.width,
+      height: run.height,
+      seed: String(run.seed),
+    });
+
   const backToGenerate = async () => {
     await session.page.keyboard.press('Escape');
     await gallery.detail().waitFor({ state: 'detached' });
@@ -111,8 +110,8 @@ describe('Generate', () => {
   };
 
   beforeAll(async () => {
-    txt2img = (JSON.parse(await readFile(path.join(REF, 'cases.json'), 'utf8')) as { runs: ReferenceRun[] }).runs[0]!;
-    img2img = await referenceRun('img2img.json');
+    txt2img = referenceRun('cases.json');
+    img2img = referenceRun('img2img.json');
     work = await mkdtemp(path.join(tmpdir(), 'pinhole-e2e-generate-'));
     // The engine builds the fixture's sampling VAE encoder into its cache: a private one.
     server = await startStudioServer({ env: { PINHOLE_ENGINE_CACHE: path.join(work, 'engine-cache') } });
@@ -188,16 +187,7 @@ describe('Generate', () => {
   });
 
   test('generates the txt2img reference image (Euler, 8 steps, seed 42) from the page', async () => {
-    await generate.fill({
-      prompt: txt2img.prompt,
-      negativePrompt: txt2img.negative_prompt,
-      sampler: txt2img.scheduler,
-      steps: txt2img.steps,
-      cfgScale: txt2img.cfg,
-      width: txt2img.width,
-      height: txt2img.height,
-      seed: String(txt2img.seed),
-    });
+    await fillFromRun(txt2img);
     expect(await generate.mode()).toBe('Text to image');
     await generate.generate();
     await generate.waitForState('succeeded');
@@ -230,10 +220,7 @@ describe('Generate', () => {
 
     const image = await detailPixels(referenceSha);
     expect([image.width, image.height]).toEqual([txt2img.width, txt2img.height]);
-    const { mean, max } = compareRgb(image.data, await readFile(path.join(REF, txt2img.image_rgb8)));
-    console.info(`page txt2img: mean |Δ| ${mean.map((m) => m.toFixed(4)).join(' / ')}, max ${max}`);
-    for (const m of mean) expect(m).toBeLessThanOrEqual(0.5);
-    expect(max).toBeLessThanOrEqual(8);
+    expectRgbClose(image.data, await readFile(path.join(REF, txt2img.image_rgb8)), 'page txt2img');
     await backToGenerate();
   });
 
@@ -294,16 +281,7 @@ describe('Generate', () => {
   });
 
   test('reproduces the img2img reference from a dropped init image', async () => {
-    await generate.fill({
-      prompt: img2img.prompt,
-      negativePrompt: img2img.negative_prompt,
-      sampler: img2img.scheduler,
-      steps: img2img.steps,
-      cfgScale: img2img.cfg,
-      width: img2img.width,
-      height: img2img.height,
-      seed: String(img2img.seed),
-    });
+    await fillFromRun(img2img);
     await generate.dropInitImage(path.join(REF, img2img.init_image!));
     await generate.setStrength(img2img.strength!);
     expect(await session.page.getByTestId('strength-value').innerText()).toBe(img2img.strength!.toFixed(2));
@@ -325,10 +303,7 @@ describe('Generate', () => {
     expect(Buffer.compare(await readFile(stored.path), await readFile(path.join(REF, img2img.init_image!)))).toBe(0);
 
     const image = await detailPixels(sha!);
-    const { mean, max } = compareRgb(image.data, await readFile(path.join(REF, img2img.image_rgb8)));
-    console.info(`page img2img: mean |Δ| ${mean.map((m) => m.toFixed(4)).join(' / ')}, max ${max}`);
-    for (const m of mean) expect(m).toBeLessThanOrEqual(0.5);
-    expect(max).toBeLessThanOrEqual(8);
+    expectRgbClose(image.data, await readFile(path.join(REF, img2img.image_rgb8)), 'page img2img');
     await backToGenerate();
   });
 
@@ -462,16 +437,7 @@ describe('Generate', () => {
   });
 
   test('a batch count runs one image set per seed, seed + k', async () => {
-    await generate.fill({
-      prompt: txt2img.prompt,
-      negativePrompt: txt2img.negative_prompt,
-      sampler: txt2img.scheduler,
-      steps: txt2img.steps,
-      cfgScale: txt2img.cfg,
-      width: txt2img.width,
-      height: txt2img.height,
-      seed: String(txt2img.seed),
-    });
+    await fillFromRun(txt2img);
     await generate.field('batchCount').fill('2');
     await generate.generate();
     await generate.waitForState('succeeded');

@@ -9,45 +9,28 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeModel, type Model } from '../../src-main/engine/graph';
 import {
   buildClipTextModel,
-  safetensorsWeights,
   type ClipTextConfig,
   type ClipTextOptions,
   type ModuleCall,
   type WeightSource,
 } from '../../src-main/engine/models';
-import { SafetensorsFile } from '../../src-main/engine/weights';
+import type { SafetensorsFile } from '../../src-main/engine/weights';
 import { FIXTURES } from '../helpers/fixtures';
+import { openSafetensorsModel, readFloat32, runOnnx } from '../helpers/onnx';
 
-const OPTIONS: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], intraOpNumThreads: 1 };
 const TOLERANCE = 1e-4;
 const BOS = 49406;
 const EOS = 49407;
 
-type Outputs = Record<string, ort.Tensor>;
 type Encoder = { config: ClipTextConfig; weights: WeightSource; file: SafetensorsFile; onnx: string };
-
-function floats(file: string): Float32Array {
-  const b = readFileSync(file);
-  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-}
 
 async function openEncoder(folder: string): Promise<Encoder> {
   const dir = path.join(FIXTURES, folder);
-  const file = await SafetensorsFile.open(path.join(dir, 'model.safetensors'));
-  const config = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8')) as ClipTextConfig;
-  return { config, weights: safetensorsWeights(file), file, onnx: path.join(dir, 'model.onnx') };
-}
-
-async function run(source: string | Uint8Array, feeds: Record<string, ort.Tensor>): Promise<Outputs> {
-  const session =
-    typeof source === 'string'
-      ? await ort.InferenceSession.create(source, OPTIONS)
-      : await ort.InferenceSession.create(source, OPTIONS);
-  try {
-    return await session.run(feeds);
-  } finally {
-    await session.release();
-  }
+  const opened = await openSafetensorsModel<ClipTextConfig>(
+    path.join(dir, 'model.safetensors'),
+    path.join(dir, 'config.json'),
+  );
+  return { ...opened, onnx: path.join(dir, 'model.onnx') };
 }
 
 function idsTensor(rows: number[][], type: 'int32' | 'int64'): ort.Tensor {
@@ -81,7 +64,7 @@ function randomIds(count: number, seed: number, pad: number): number[][] {
 }
 
 async function compare(model: Model, onnx: string, feeds: Record<string, ort.Tensor>): Promise<Record<string, number>> {
-  const [ours, theirs] = await Promise.all([run(encodeModel(model), feeds), run(onnx, feeds)]);
+  const [ours, theirs] = await Promise.all([runOnnx(encodeModel(model), feeds), runOnnx(onnx, feeds)]);
   const diffs: Record<string, number> = {};
   for (const name of Object.keys(theirs)) {
     expect(ours[name], `output ${name}`).toBeDefined();
@@ -109,8 +92,8 @@ describe('CLIP text encoder: sd15-tiny (CLIPTextModel, quick-GELU)', () => {
     const feeds = { input_ids: idsTensor([cases.prompt_ids, cases.negative_ids], 'int32') };
     expectClose(await compare(model, enc.onnx, feeds));
 
-    const ours = await run(encodeModel(model), { input_ids: idsTensor([cases.prompt_ids], 'int32') });
-    const cond = floats(path.join(FIXTURES, 'sd15-tiny/reference/text.cond.bin'));
+    const ours = await runOnnx(encodeModel(model), { input_ids: idsTensor([cases.prompt_ids], 'int32') });
+    const cond = readFloat32(path.join(FIXTURES, 'sd15-tiny/reference/text.cond.bin'));
     const d = maxDiff(ours.last_hidden_state!, cond);
     console.log({ 'text.cond.bin': d });
     expect(d).toBeLessThanOrEqual(TOLERANCE);
@@ -124,8 +107,8 @@ describe('CLIP text encoder: sd15-tiny (CLIPTextModel, quick-GELU)', () => {
     // The export takes int32; an int64 build must give the same values.
     const model64 = buildClipTextModel(enc.config, enc.weights, { inputIdsType: 'int64' });
     const [a, b] = await Promise.all([
-      run(encodeModel(model64), { input_ids: idsTensor(rows, 'int64') }),
-      run(enc.onnx, { input_ids: idsTensor(rows, 'int32') }),
+      runOnnx(encodeModel(model64), { input_ids: idsTensor(rows, 'int64') }),
+      runOnnx(enc.onnx, { input_ids: idsTensor(rows, 'int32') }),
     ]);
     expect(maxDiff(a.last_hidden_state!, b.last_hidden_state!)).toBeLessThanOrEqual(TOLERANCE);
     expect(maxDiff(a.pooler_output!, b.pooler_output!)).toBeLessThanOrEqual(TOLERANCE);
@@ -149,7 +132,7 @@ describe('CLIP text encoder: sd15-tiny (CLIPTextModel, quick-GELU)', () => {
     const b = encodeModel(buildClipTextModel(enc.config, enc.weights));
     expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
     const feeds = { input_ids: idsTensor(randomIds(2, 5, EOS), 'int32') };
-    const [x, y] = [await run(a, feeds), await run(b, feeds)];
+    const [x, y] = [await runOnnx(a, feeds), await runOnnx(b, feeds)];
     for (const name of Object.keys(x))
       expect(
         Buffer.from((x[name]!.data as Float32Array).buffer).equals(Buffer.from((y[name]!.data as Float32Array).buffer)),
@@ -217,10 +200,10 @@ describe('CLIP text encoders: sdxl-tiny (eos_token_id 2 configs, hidden_states, 
 
   it('reproduces the pipeline’s prompt embeddings (penultimate layers concatenated) and pooled embeddings', async () => {
     const [a, b] = await Promise.all([
-      run(encodeModel(buildClipTextModel(te1.config, te1.weights)), {
+      runOnnx(encodeModel(buildClipTextModel(te1.config, te1.weights)), {
         input_ids: idsTensor([cases.prompt_ids], 'int32'),
       }),
-      run(encodeModel(buildClipTextModel(te2.config, te2.weights)), {
+      runOnnx(encodeModel(buildClipTextModel(te2.config, te2.weights)), {
         input_ids: idsTensor([cases.prompt_ids_2], 'int32'),
       }),
     ]);
@@ -231,8 +214,8 @@ describe('CLIP text encoders: sdxl-tiny (eos_token_id 2 configs, hidden_states, 
       joined.set(h1.subarray(t * 32, t * 32 + 32), t * 64);
       joined.set(h2.subarray(t * 32, t * 32 + 32), t * 64 + 32);
     }
-    const embeds = floats(path.join(FIXTURES, 'sdxl-tiny/reference/prompt_embeds.bin'));
-    const pooled = floats(path.join(FIXTURES, 'sdxl-tiny/reference/pooled_prompt_embeds.bin'));
+    const embeds = readFloat32(path.join(FIXTURES, 'sdxl-tiny/reference/prompt_embeds.bin'));
+    const pooled = readFloat32(path.join(FIXTURES, 'sdxl-tiny/reference/pooled_prompt_embeds.bin'));
     const diffs = {
       prompt_embeds: maxDiff(new ort.Tensor('float32', joined, [1, 77, 64]), embeds),
       pooled_prompt_embeds: maxDiff(b.text_embeds!, pooled),

@@ -12,15 +12,9 @@ import {
 } from '../../src-main/engine/graph';
 import { makeTempDir } from '../helpers/temp-dir';
 import { FIXTURES } from '../helpers/fixtures';
-
-const OPTIONS: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], intraOpNumThreads: 1 };
+import { readFloat32, runOnnx } from '../helpers/onnx';
 
 type Feeds = Record<string, ort.Tensor>;
-
-function floats(file: string): Float32Array {
-  const b = readFileSync(file);
-  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-}
 
 function noise(n: number, seed: number): Float32Array {
   let s = seed;
@@ -43,13 +37,13 @@ const CASES: [string, () => Feeds][] = [
     () => ({
       sample: new ort.Tensor(
         'float32',
-        floats(path.join(FIXTURES, 'sd15-tiny/reference/unet.sample.bin')),
+        readFloat32(path.join(FIXTURES, 'sd15-tiny/reference/unet.sample.bin')),
         [2, 4, 32, 32],
       ),
       timestep: new ort.Tensor('int64', BigInt64Array.from([500n, 500n]), [2]),
       encoder_hidden_states: new ort.Tensor(
         'float32',
-        floats(path.join(FIXTURES, 'sd15-tiny/reference/unet.ehs.bin')),
+        readFloat32(path.join(FIXTURES, 'sd15-tiny/reference/unet.ehs.bin')),
         [2, 77, 32],
       ),
     }),
@@ -87,18 +81,6 @@ const CASES: [string, () => Feeds][] = [
   ['sdxl-tiny/vae_encoder', () => ({ sample: new ort.Tensor('float32', noise(3 * 16 * 24, 9), [1, 3, 16, 24]) })],
 ];
 
-async function run(source: string | Uint8Array, feeds: Feeds): Promise<Record<string, ort.Tensor>> {
-  const session =
-    typeof source === 'string'
-      ? await ort.InferenceSession.create(source, OPTIONS)
-      : await ort.InferenceSession.create(source, OPTIONS);
-  try {
-    return await session.run(feeds);
-  } finally {
-    await session.release();
-  }
-}
-
 function expectIdentical(a: Record<string, ort.Tensor>, b: Record<string, ort.Tensor>): void {
   expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
   for (const [name, t] of Object.entries(a)) {
@@ -127,13 +109,13 @@ describe('fixture models: decode → encode → onnxruntime', () => {
 
   it.each(CASES)('%s: re-encoded and external-data copies give identical outputs', async (name, feeds) => {
     const file = path.join(FIXTURES, name, 'model.onnx');
-    const original = await run(file, feeds());
+    const original = await runOnnx(file, feeds());
     expect(Object.values(original).every((t) => (t.data as Float32Array).every(Number.isFinite))).toBe(true);
 
     // In memory, from the decoded IR.
     const model = await loadModel(file);
     const bytes = encodeModel(model);
-    expectIdentical(original, await run(bytes, feeds()));
+    expectIdentical(original, await runOnnx(bytes, feeds()));
 
     // On disk with external data (threshold 1 KiB): ORT resolves model.onnx.data next to the model.
     const out = path.join(dir, name.replace('/', '-'));
@@ -141,7 +123,7 @@ describe('fixture models: decode → encode → onnxruntime', () => {
     mkdirSync(out, { recursive: true });
     const target = path.join(out, 'model.onnx');
     const result = await saveModel(model, target, { externalDataThreshold: 1024 });
-    expectIdentical(original, await run(target, feeds()));
+    expectIdentical(original, await runOnnx(target, feeds()));
 
     // Sizes: the proto keeps only the graph and small tensors; the side file holds the rest, plus padding.
     const external = [...model.graph.initializers.values()].filter((t) => tensorByteLength(t) > 1024);
@@ -172,8 +154,8 @@ describe('fixture models: decode → encode → onnxruntime', () => {
 
   it('the re-encoded sd15 UNet and text encoder still match the diffusers references', async () => {
     const unet = encodeModel(await loadModel(path.join(FIXTURES, 'sd15-tiny/unet/model.onnx')));
-    const out = (await run(unet, CASES[0]![1]())).out_sample!.data as Float32Array;
-    const ref = floats(path.join(FIXTURES, 'sd15-tiny/reference/unet.out_sample.bin'));
+    const out = (await runOnnx(unet, CASES[0]![1]())).out_sample!.data as Float32Array;
+    const ref = readFloat32(path.join(FIXTURES, 'sd15-tiny/reference/unet.out_sample.bin'));
     expect(out.length).toBe(ref.length);
     let worst = 0;
     for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(out[i]! - ref[i]!));
@@ -181,8 +163,8 @@ describe('fixture models: decode → encode → onnxruntime', () => {
 
     const te = encodeModel(await loadModel(path.join(FIXTURES, 'sd15-tiny/text_encoder/model.onnx')));
     const ids = new ort.Tensor('int32', Int32Array.from(sd15.prompt_ids), [1, 77]);
-    const hidden = (await run(te, { input_ids: ids })).last_hidden_state!.data as Float32Array;
-    const cond = floats(path.join(FIXTURES, 'sd15-tiny/reference/text.cond.bin'));
+    const hidden = (await runOnnx(te, { input_ids: ids })).last_hidden_state!.data as Float32Array;
+    const cond = readFloat32(path.join(FIXTURES, 'sd15-tiny/reference/text.cond.bin'));
     let worstText = 0;
     for (let i = 0; i < cond.length; i++) worstText = Math.max(worstText, Math.abs(hidden[i]! - cond[i]!));
     expect(worstText).toBeLessThan(1e-4);

@@ -40,6 +40,7 @@ import { createOrtBackend } from '../../src-main/engine/runtime/ort-backend';
 import { createScheduler, type SamplerName } from '../../src-main/engine/schedulers';
 import { SafetensorsFile, writeSafetensors } from '../../src-main/engine/weights';
 import { fixture } from '../helpers/fixtures';
+import { expectRgbClose, firstReferenceRun, referenceRequest, type ReferenceRun } from '../helpers/reference-images';
 import { makeTempDir } from '../helpers/temp-dir';
 
 const SD15 = fixture('sd15-tiny');
@@ -92,37 +93,21 @@ const maxDiff = (a: Uint8Array | Float32Array, b: Uint8Array | Float32Array): nu
   return m;
 };
 
-/** Mean absolute difference per channel (levels) and the largest one, checked against CONTRACTS' tolerance. */
-function expectImageClose(label: string, actual: Uint8Array, expected: Uint8Array): void {
-  expect(actual.length).toBe(expected.length);
-  const sums = [0, 0, 0];
-  for (let i = 0; i < actual.length; i++) sums[i % 3]! += Math.abs(actual[i]! - expected[i]!);
-  const mean = sums.map((s) => s / (actual.length / 3));
-  const max = maxDiff(actual, expected);
-  console.info(`${label}: mean |Δ| per channel ${mean.map((m) => m.toFixed(4)).join(' / ')}, max ${max}`);
-  for (const m of mean) expect(m).toBeLessThanOrEqual(0.5);
-  expect(max).toBeLessThanOrEqual(8);
+/** Expects every latent outside the (latent-grid) mask to equal the image latents; returns how many there are. */
+function expectKnownRegionKept(final: Float32Array, mask: Float32Array | Uint8Array, image: Float32Array): number {
+  let kept = 0;
+  for (let i = 0; i < final.length; i++) {
+    if (mask[i % mask.length] !== 0) continue;
+    expect(final[i]).toBe(image[i]);
+    kept++;
+  }
+  return kept;
 }
 
 // --- Reference runs -------------------------------------------------------------------------------------------
 
-type RefRun = {
-  scheduler: SamplerName;
-  steps: number;
-  strength: number;
-  cfg: number;
-  seed: number;
-  prompt: string;
-  negative_prompt: string;
-  init_image: string;
-  mask_image?: string;
-  width: number;
-  height: number;
-  timesteps: number[];
-  image_rgb8: string;
-};
-const refRun = (file: string): RefRun =>
-  (JSON.parse(readFileSync(path.join(REF, file), 'utf8')) as { runs: RefRun[] }).runs[0]!;
+type RefRun = ReferenceRun<SamplerName> & { strength: number; init_image: string; timesteps: number[] };
+const refRun = (file: string): RefRun => firstReferenceRun<RefRun>(path.join(REF, file));
 const IMG2IMG = refRun('img2img.json');
 const INPAINT = refRun('inpaint.json');
 const INIT = path.join(REF, IMG2IMG.init_image);
@@ -130,20 +115,7 @@ const INPAINT_INIT = path.join(REF, INPAINT.init_image);
 const MASK = path.join(REF, INPAINT.mask_image!);
 
 /** The reference run as a request (with its mask when it has one). */
-const requestOf = (model: string, run: RefRun): GenerateRequest => ({
-  model,
-  prompt: run.prompt,
-  negativePrompt: run.negative_prompt,
-  seed: BigInt(run.seed),
-  sampler: run.scheduler,
-  steps: run.steps,
-  cfgScale: run.cfg,
-  width: run.width,
-  height: run.height,
-  strength: run.strength,
-  initImage: path.join(REF, run.init_image),
-  ...(run.mask_image ? { maskImage: path.join(REF, run.mask_image) } : {}),
-});
+const requestOf = (model: string, run: RefRun): GenerateRequest => referenceRequest(model, run, REF);
 
 /** The cached built encoders (entry folders) in a cache folder. */
 const cachedEncoders = (cacheDir: string): string[] => {
@@ -171,7 +143,7 @@ describe('reference runs (encoder built from vae/diffusion_pytorch_model.safeten
     const result = await engine.generate(requestOf(full, IMG2IMG));
     expect(result.mode).toBe('img2img');
     expect(result.timesteps).toEqual(IMG2IMG.timesteps);
-    expectImageClose('img2img', result.images[0]!.image.data, readFileSync(path.join(REF, IMG2IMG.image_rgb8)));
+    expectRgbClose(result.images[0]!.image.data, readFileSync(path.join(REF, IMG2IMG.image_rgb8)), 'img2img');
     expect(result.images[0]!.parameters).toContain('Denoising strength: 0.6');
     expect((await pipeline.imageEncoder()).givesDistribution).toBe(true);
   });
@@ -180,7 +152,7 @@ describe('reference runs (encoder built from vae/diffusion_pytorch_model.safeten
     const result = await engine.generate(requestOf(full, INPAINT));
     expect(result.mode).toBe('inpaint');
     expect(result.timesteps).toEqual(INPAINT.timesteps);
-    expectImageClose('inpaint', result.images[0]!.image.data, readFileSync(path.join(REF, INPAINT.image_rgb8)));
+    expectRgbClose(result.images[0]!.image.data, readFileSync(path.join(REF, INPAINT.image_rgb8)), 'inpaint');
 
     // After the last step the known region holds the clean image latents, drawn first from the generator.
     const pipeline = await engine.pipeline(full);
@@ -191,12 +163,7 @@ describe('reference runs (encoder built from vae/diffusion_pytorch_model.safeten
     const image = imageLatents(encoded, new TorchGenerator(BigInt(INPAINT.seed)), pipeline.model.vae);
     const mask = maskToLatentGrid(await loadMask(MASK, 64, 64), 64, 64, 32, 32);
     const final = result.latents[0]!;
-    let kept = 0;
-    for (let i = 0; i < final.length; i++) {
-      if (mask[i % mask.length] !== 0) continue;
-      expect(final[i]).toBe(image[i]);
-      kept++;
-    }
+    const kept = expectKnownRegionKept(final, mask, image);
     expect(kept).toBeGreaterThan(0);
   });
 
@@ -326,10 +293,10 @@ describe('folders with other VAE files', () => {
     const dir = modelFolder('sd15-no-onnx-encoder', { omit: ['vae_encoder/model.onnx', 'vae_encoder/config.json'] });
     expect(await (await engine.pipeline(dir)).vaeEncoderSource()).toMatchObject({ kind: 'weights' });
     const result = await engine.generate(requestOf(dir, IMG2IMG));
-    expectImageClose(
-      'img2img (no ONNX encoder)',
+    expectRgbClose(
       result.images[0]!.image.data,
       readFileSync(path.join(REF, IMG2IMG.image_rgb8)),
+      'img2img (no ONNX encoder)',
     );
   });
 
@@ -472,12 +439,7 @@ describe('legacy encoder without weights (latent_sample used as is)', () => {
     expect(result.timesteps).toHaveLength(4);
     expect(maxDiff(result.latents[0]!, expected)).toBe(0);
     const final = result.latents[0]!;
-    let kept = 0;
-    for (let i = 0; i < final.length; i++) {
-      if (mask[i % mask.length] !== 0) continue;
-      expect(final[i]).toBe(image[i]);
-      kept++;
-    }
+    const kept = expectKnownRegionKept(final, mask, image);
     expect(kept).toBeGreaterThan(0);
     expect(kept).toBeLessThan(final.length);
   });

@@ -3,18 +3,8 @@
  * forward and two txt2img runs; sdxl-tiny's embeddings and two txt2img runs (one without a negative prompt, one
  * not square); determinism, the PNG `parameters` chunk, batches, cancel, previews and model-folder errors.
  */
-import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  realpathSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseInfotext, readPngText } from '../../src-main/engine/image';
 import {
@@ -27,39 +17,17 @@ import {
 } from '../../src-main/engine/pipelines';
 import { probeModelBytes } from '../../src-main/engine/runtime';
 import { ClipTokenizer } from '../../src-main/engine/text';
+import { expectRgbClose, readReferenceFile, referenceRequest, type ReferenceRun } from '../helpers/reference-images';
+import { FIXTURES } from '../helpers/fixtures';
+import { readFloat32 } from '../helpers/onnx';
 import { makeTempDir } from '../helpers/temp-dir';
 
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
-const FIXTURES = [
-  process.env['PINHOLE_FIXTURES'],
-  path.join(REPO, 'shared/fixtures'),
-  path.join(REPO, '../shared/fixtures'),
-].find((dir): dir is string => dir !== undefined && existsSync(path.join(dir, 'clip')));
-if (!FIXTURES) throw new Error('shared/fixtures not found (set PINHOLE_FIXTURES)');
 const SD15 = path.join(FIXTURES, 'sd15-tiny');
 const SDXL = path.join(FIXTURES, 'sdxl-tiny');
 
-type Run = {
-  scheduler: GenerateRequest['sampler'];
-  steps: number;
-  cfg: number;
-  seed: number;
-  prompt: string;
-  negative_prompt: string | null;
-  width: number;
-  height: number;
-  timesteps: number[];
-  latents_f32le: string;
-  image_rgb8: string;
-};
-const cases = (dir: string) =>
-  JSON.parse(readFileSync(path.join(dir, 'reference', 'cases.json'), 'utf8')) as Record<string, unknown> & {
-    runs: Run[];
-  };
-const f32 = (file: string): Float32Array => {
-  const buf = readFileSync(file);
-  return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
-};
+type Run = ReferenceRun<NonNullable<GenerateRequest['sampler']>> & { timesteps: number[]; latents_f32le: string };
+const cases = (dir: string) => readReferenceFile<Run>(path.join(dir, 'reference', 'cases.json'));
+const f32 = readFloat32;
 const maxAbs = (a: Float32Array, b: Float32Array): number => {
   expect(a.length).toBe(b.length);
   let m = 0;
@@ -67,36 +35,7 @@ const maxAbs = (a: Float32Array, b: Float32Array): number => {
   return m;
 };
 
-/** Mean absolute difference per channel and the largest difference, in levels. */
-function imageDiff(actual: Uint8Array, expected: Uint8Array): { mean: number[]; max: number } {
-  expect(actual.length).toBe(expected.length);
-  const sums = [0, 0, 0];
-  let max = 0;
-  for (let i = 0; i < actual.length; i++) {
-    const d = Math.abs(actual[i]! - expected[i]!);
-    sums[i % 3]! += d;
-    max = Math.max(max, d);
-  }
-  return { mean: sums.map((s) => s / (actual.length / 3)), max };
-}
-
-function expectImageClose(actual: Uint8Array, expected: Uint8Array): void {
-  const diff = imageDiff(actual, expected);
-  for (const m of diff.mean) expect(m).toBeLessThanOrEqual(0.5);
-  expect(diff.max).toBeLessThanOrEqual(8);
-}
-
-const requestFor = (model: string, run: Run): GenerateRequest => ({
-  model,
-  prompt: run.prompt,
-  negativePrompt: run.negative_prompt ?? undefined,
-  seed: BigInt(run.seed),
-  sampler: run.scheduler,
-  steps: run.steps,
-  cfgScale: run.cfg,
-  width: run.width,
-  height: run.height,
-});
+const requestFor = (model: string, run: Run): GenerateRequest => referenceRequest(model, run);
 
 // Derived models (none expected here) go to a private cache, not the shared default under the temp folder.
 const engineCache = makeTempDir('pinhole-engine-cache-');
@@ -161,7 +100,7 @@ describe('sd15-tiny', () => {
       expect(result.timesteps).toEqual(run.timesteps);
       const latents = f32(path.join(SD15, 'reference', run.latents_f32le));
       expect(maxAbs(result.latents[0]!, latents)).toBeLessThan(1e-3);
-      expectImageClose(result.images[0]!.image.data, readFileSync(path.join(SD15, 'reference', run.image_rgb8)));
+      expectRgbClose(result.images[0]!.image.data, readFileSync(path.join(SD15, 'reference', run.image_rgb8)));
     });
   }
 
@@ -287,7 +226,7 @@ describe('sdxl-tiny', () => {
       expect(result.timesteps).toEqual(run.timesteps);
       expect(maxAbs(result.latents[0]!, f32(path.join(SDXL, 'reference', run.latents_f32le)))).toBeLessThan(1e-3);
       expect([result.images[0]!.image.width, result.images[0]!.image.height]).toEqual([run.width, run.height]);
-      expectImageClose(result.images[0]!.image.data, readFileSync(path.join(SDXL, 'reference', run.image_rgb8)));
+      expectRgbClose(result.images[0]!.image.data, readFileSync(path.join(SDXL, 'reference', run.image_rgb8)));
     });
   }
 

@@ -14,16 +14,12 @@ import { buildUNet, type UNetBuildOptions, type UNetConfig } from '../../src-mai
 import { safetensorsWeights, type WeightSource } from '../../src-main/engine/models/weight-source';
 import { SafetensorsFile } from '../../src-main/engine/weights';
 import { FIXTURES } from '../helpers/fixtures';
+import { readFloat32 } from '../helpers/onnx';
 
 const OPTIONS: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], intraOpNumThreads: 2 };
 const TOLERANCE = 1e-4;
 
 type Feeds = Record<string, ort.Tensor>;
-
-function floats(file: string): Float32Array {
-  const b = readFileSync(file);
-  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-}
 
 /** Deterministic uniform noise in [−scale, scale). */
 function noise(n: number, seed: number, scale = 1): Float32Array {
@@ -109,9 +105,9 @@ describe('buildUNet: sd15-tiny', () => {
   });
 
   it('matches the diffusers reference forward (float and int64 timesteps)', async () => {
-    const sample = floats(path.join(FIXTURES, 'sd15-tiny/reference/unet.sample.bin'));
-    const ehs = floats(path.join(FIXTURES, 'sd15-tiny/reference/unet.ehs.bin'));
-    const ref = floats(path.join(FIXTURES, 'sd15-tiny/reference/unet.out_sample.bin'));
+    const sample = readFloat32(path.join(FIXTURES, 'sd15-tiny/reference/unet.sample.bin'));
+    const ehs = readFloat32(path.join(FIXTURES, 'sd15-tiny/reference/unet.ehs.bin'));
+    const ref = readFloat32(path.join(FIXTURES, 'sd15-tiny/reference/unet.out_sample.bin'));
     const cases = JSON.parse(readFileSync(path.join(FIXTURES, 'sd15-tiny/reference/cases.json'), 'utf8')) as {
       unet_forward: { timestep: number };
     };

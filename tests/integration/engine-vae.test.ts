@@ -2,7 +2,6 @@
  * The VAE decoder and encoder built from the fixtures' diffusers-layout weights, run in
  * onnxruntime (CPU) against the fixtures' own ONNX exports.
  */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,37 +9,25 @@ import { createTensor, encodeModel } from '../../src-main/engine/graph';
 import {
   buildVaeDecoder,
   buildVaeEncoder,
-  safetensorsWeights,
   type AutoencoderKLConfig,
   type ModuleCall,
   type WeightSource,
 } from '../../src-main/engine/models';
-import { SafetensorsFile } from '../../src-main/engine/weights';
+import type { SafetensorsFile } from '../../src-main/engine/weights';
 import { FIXTURES } from '../helpers/fixtures';
+import { openSafetensorsModel, runOnnx } from '../helpers/onnx';
 
-const OPTIONS: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], intraOpNumThreads: 1 };
 const TOLERANCE = 1e-4;
 
 type Vae = { config: AutoencoderKLConfig; weights: WeightSource; file: SafetensorsFile; dir: string };
-type Outputs = Record<string, ort.Tensor>;
 
 async function openVae(model: string): Promise<Vae> {
   const dir = path.join(FIXTURES, model);
-  const file = await SafetensorsFile.open(path.join(dir, 'vae/diffusion_pytorch_model.safetensors'));
-  const config = JSON.parse(readFileSync(path.join(dir, 'vae/config.json'), 'utf8')) as AutoencoderKLConfig;
-  return { config, weights: safetensorsWeights(file), file, dir };
-}
-
-async function run(source: string | Uint8Array, feeds: Outputs): Promise<Outputs> {
-  const session =
-    typeof source === 'string'
-      ? await ort.InferenceSession.create(source, OPTIONS)
-      : await ort.InferenceSession.create(source, OPTIONS);
-  try {
-    return await session.run(feeds);
-  } finally {
-    await session.release();
-  }
+  const opened = await openSafetensorsModel<AutoencoderKLConfig>(
+    path.join(dir, 'vae/diffusion_pytorch_model.safetensors'),
+    path.join(dir, 'vae/config.json'),
+  );
+  return { ...opened, dir };
 }
 
 function noise(dims: number[], seed: number, scale = 1): ort.Tensor {
@@ -84,7 +71,10 @@ describe.each(['sd15-tiny', 'sdxl-tiny'])('VAE: %s', (model) => {
     const diffs: Record<string, number> = {};
     for (const [i, [n, h, w]] of LATENTS.entries()) {
       const feeds = { latent_sample: noise([n, 4, h, w], 100 + i, 3) };
-      const [a, b] = await Promise.all([run(ours, feeds), run(path.join(vae.dir, 'vae_decoder/model.onnx'), feeds)]);
+      const [a, b] = await Promise.all([
+        runOnnx(ours, feeds),
+        runOnnx(path.join(vae.dir, 'vae_decoder/model.onnx'), feeds),
+      ]);
       expect(a.sample!.dims).toEqual([n, 3, h * 2, w * 2]);
       expect(b.sample!.dims).toEqual(a.sample!.dims);
       diffs[`${n}×4×${h}×${w}`] = maxDiff(a.sample!.data as Float32Array, b.sample!.data as Float32Array);
@@ -99,7 +89,7 @@ describe.each(['sd15-tiny', 'sdxl-tiny'])('VAE: %s', (model) => {
     const diffs: Record<string, number> = {};
     for (const [i, [n, h, w]] of [...LATENTS, [1, 15, 9] as [number, number, number]].entries()) {
       const feeds = { sample: noise([n, 3, h * 2 + (i === 3 ? 1 : 0), w * 2 + (i === 3 ? 1 : 0)], 200 + i) };
-      const [a, b] = await Promise.all([run(ours, feeds), run(theirsPath, feeds)]);
+      const [a, b] = await Promise.all([runOnnx(ours, feeds), runOnnx(theirsPath, feeds)]);
       const params = a.latent_parameters!;
       expect(params.dims).toEqual([n, 8, h, w]);
       const logvar = channels(params, 4, 8);
@@ -144,8 +134,8 @@ describe.each(['sd15-tiny', 'sdxl-tiny'])('VAE: %s', (model) => {
     };
     const feeds = { sample: noise([1, 3, 16, 16], 7) };
     const [a, b] = await Promise.all([
-      run(encodeModel(buildVaeEncoder(vae.config, weights)), feeds),
-      run(encodeModel(buildVaeEncoder(vae.config, vae.weights)), feeds),
+      runOnnx(encodeModel(buildVaeEncoder(vae.config, weights)), feeds),
+      runOnnx(encodeModel(buildVaeEncoder(vae.config, vae.weights)), feeds),
     ]);
     const pa = a.latent_parameters!;
     expect(maxDiff(channels(pa, 0, 4), channels(b.latent_parameters!, 0, 4))).toBe(0);

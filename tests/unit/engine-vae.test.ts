@@ -15,67 +15,7 @@ import {
   type AutoencoderKLConfig,
   type ModuleCall,
 } from '../../src-main/engine/models';
-
-/**
- * The state dict diffusers' AutoencoderKL has for `config` (names → shapes), written from
- * diffusers' Encoder/Decoder independently of the builder.
- */
-function stateDictShapes(
-  config: Required<Pick<AutoencoderKLConfig, 'block_out_channels' | 'layers_per_block'>> & AutoencoderKLConfig,
-) {
-  const shapes = new Map<string, number[]>();
-  const latent = config.latent_channels ?? 4;
-  const ch = config.block_out_channels;
-  const top = ch[ch.length - 1]!;
-  const conv = (p: string, out: number, inp: number, k = 3) => {
-    shapes.set(`${p}.weight`, [out, inp, k, k]);
-    shapes.set(`${p}.bias`, [out]);
-  };
-  const norm = (p: string, c: number) => (shapes.set(`${p}.weight`, [c]), shapes.set(`${p}.bias`, [c]));
-  const resnet = (p: string, inp: number, out: number) => {
-    norm(`${p}.norm1`, inp);
-    conv(`${p}.conv1`, out, inp);
-    norm(`${p}.norm2`, out);
-    conv(`${p}.conv2`, out, out);
-    if (inp !== out) conv(`${p}.conv_shortcut`, out, inp, 1);
-  };
-  const mid = (p: string) => {
-    resnet(`${p}.resnets.0`, top, top);
-    if (config.mid_block_add_attention !== false) {
-      norm(`${p}.attentions.0.group_norm`, top);
-      for (const n of ['to_q', 'to_k', 'to_v', 'to_out.0']) {
-        shapes.set(`${p}.attentions.0.${n}.weight`, [top, top]);
-        shapes.set(`${p}.attentions.0.${n}.bias`, [top]);
-      }
-    }
-    resnet(`${p}.resnets.1`, top, top);
-  };
-  conv('encoder.conv_in', ch[0]!, 3);
-  let prev = ch[0]!;
-  ch.forEach((c, i) => {
-    for (let j = 0; j < config.layers_per_block; j++)
-      resnet(`encoder.down_blocks.${i}.resnets.${j}`, j === 0 ? prev : c, c);
-    if (i < ch.length - 1) conv(`encoder.down_blocks.${i}.downsamplers.0.conv`, c, c);
-    prev = c;
-  });
-  mid('encoder.mid_block');
-  norm('encoder.conv_norm_out', top);
-  conv('encoder.conv_out', 2 * latent, top);
-  if (config.use_quant_conv !== false) conv('quant_conv', 2 * latent, 2 * latent, 1);
-  if (config.use_post_quant_conv !== false) conv('post_quant_conv', latent, latent, 1);
-  conv('decoder.conv_in', top, latent);
-  mid('decoder.mid_block');
-  prev = top;
-  [...ch].reverse().forEach((c, i) => {
-    for (let j = 0; j <= config.layers_per_block; j++)
-      resnet(`decoder.up_blocks.${i}.resnets.${j}`, j === 0 ? prev : c, c);
-    if (i < ch.length - 1) conv(`decoder.up_blocks.${i}.upsamplers.0.conv`, c, c);
-    prev = c;
-  });
-  norm('decoder.conv_norm_out', ch[0]!);
-  conv('decoder.conv_out', 3, ch[0]!);
-  return shapes;
-}
+import { vaeStateDictShapes } from '../helpers/diffusers-state-dicts';
 
 function randomWeights(shapes: Map<string, number[]>): Map<string, Tensor> {
   let s = 7;
@@ -103,7 +43,7 @@ const THREE_LEVELS = { block_out_channels: [8, 16, 16], layers_per_block: 2, nor
 
 describe('buildVaeDecoder / buildVaeEncoder', () => {
   it('reads exactly diffusers’ state dict, three levels deep, and scales by 2^(levels − 1)', async () => {
-    const shapes = stateDictShapes(THREE_LEVELS);
+    const shapes = vaeStateDictShapes(THREE_LEVELS);
     const weights = randomWeights(shapes);
     const decoder = buildVaeDecoder(THREE_LEVELS, memoryWeights(weights));
     const encoder = buildVaeEncoder(THREE_LEVELS, memoryWeights(weights));
@@ -126,7 +66,7 @@ describe('buildVaeDecoder / buildVaeEncoder', () => {
       use_quant_conv: false,
       use_post_quant_conv: false,
     };
-    const weights = memoryWeights(randomWeights(stateDictShapes(config)));
+    const weights = memoryWeights(randomWeights(vaeStateDictShapes(config)));
     const calls: ModuleCall[] = [];
     const hooks = { module: (c: ModuleCall) => (calls.push(c), c.base()) };
     const encoder = buildVaeEncoder(config, weights, { hooks });
@@ -138,7 +78,7 @@ describe('buildVaeDecoder / buildVaeEncoder', () => {
 
   it('accepts the legacy attention names (query/key/value/proj_attn), also as 1×1 convolutions', () => {
     const config = { block_out_channels: [8, 16], layers_per_block: 1, norm_num_groups: 4 };
-    const current = randomWeights(stateDictShapes(config));
+    const current = randomWeights(vaeStateDictShapes(config));
     const legacy = new Map<string, Tensor>();
     const renames: Record<string, string> = { to_q: 'query', to_k: 'key', to_v: 'value', 'to_out.0': 'proj_attn' };
     for (const [name, t] of current) {

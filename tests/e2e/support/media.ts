@@ -5,6 +5,8 @@
 import type { Page } from 'playwright-core';
 import sharp from 'sharp';
 
+export { compareRgb } from '../../helpers/reference-images';
+
 /** Fetches a URL from inside the page (relative URLs resolve against it); resolves to the bytes. */
 export async function fetchInPage(page: Page, url: string): Promise<Buffer> {
   const base64 = await page.evaluate(async (address) => {
@@ -49,21 +51,6 @@ export async function decodeRgb(bytes: Buffer | string): Promise<Rgb> {
     .toBuffer({ resolveWithObject: true });
   if (info.channels !== 3) throw new Error(`expected 3 channels, got ${info.channels}`);
   return { data, width: info.width, height: info.height };
-}
-
-/** Mean absolute difference per channel (in levels) and the largest single difference. */
-export function compareRgb(actual: Uint8Array, expected: Uint8Array): { mean: number[]; max: number } {
-  if (actual.length !== expected.length) {
-    throw new Error(`different sizes: ${actual.length} vs ${expected.length} bytes`);
-  }
-  const sums = [0, 0, 0];
-  let max = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const d = Math.abs(actual[i]! - expected[i]!);
-    sums[i % 3]! += d;
-    max = Math.max(max, d);
-  }
-  return { mean: sums.map((s) => s / (expected.length / 3)), max };
 }
 
 /**
