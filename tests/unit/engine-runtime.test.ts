@@ -300,6 +300,37 @@ describe('session cache', () => {
     expect(state.releases).toEqual(['oa.onnx']);
   });
 
+  it('turns running out of memory mid-run into an error that says what to lower', async () => {
+    const { backend } = countingBackend();
+    const failing: InferenceBackend = {
+      ...backend,
+      async createSession(model, opts) {
+        const raw = await backend.createSession(model, opts);
+        return {
+          ...raw,
+          run: () => Promise.reject(new Error('Failed to allocate memory for requested buffer of size 1073741824')),
+        };
+      },
+    };
+    const cache = new SessionCache(failing);
+    const session = await cache.get(file('big.onnx', 10), options);
+    const run = session.run({ x: { type: 'int64', data: BigInt64Array.of(1n), dims: [1] } });
+    await expect(run).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    await expect(run).rejects.toThrow(/Out of memory .*big\.onnx on cpu.*smaller image size or batch size/);
+    // Other failures pass through unchanged.
+    const broken: InferenceBackend = {
+      ...backend,
+      async createSession(model, opts) {
+        const raw = await backend.createSession(model, opts);
+        return { ...raw, run: () => Promise.reject(new Error('Non-zero status code returned while running Conv')) };
+      },
+    };
+    const other = await new SessionCache(broken).get(file('bad.onnx', 10), options);
+    await expect(other.run({ x: { type: 'int64', data: BigInt64Array.of(1n), dims: [1] } })).rejects.toThrow(
+      /^Non-zero status code/,
+    );
+  });
+
   it('reports a missing file and disposes explicitly', async () => {
     const { backend, state } = countingBackend();
     const cache = new SessionCache(backend);

@@ -1,6 +1,7 @@
 import { PinholeError } from '../../../src-shared/errors';
 import { adaptToSpec, toFloat32 } from './io-adapt';
 import type { HostTensor, RawSession, SessionOptions, ValueSpec } from './types';
+import { isOutOfMemory, outOfMemoryDuringRun } from './out-of-memory';
 
 /** What a `ModelSession` needs from its cache: reloading after an eviction and LRU bookkeeping. */
 export interface SessionOwner {
@@ -95,6 +96,9 @@ export class ModelSession {
       this.raw ??= await this.owner.reload(this);
       this.owner.touch(this);
       return await this.raw.run(adapted, fetches);
+    } catch (error) {
+      if (isOutOfMemory(error)) throw outOfMemoryDuringRun(this.modelPath, this.options.executionProvider, error);
+      throw error;
     } finally {
       this.running--;
     }

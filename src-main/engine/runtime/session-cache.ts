@@ -3,6 +3,7 @@ import path from 'node:path';
 import { PinholeError } from '../../../src-shared/errors';
 import { ModelSession, type SessionOwner } from './model-session';
 import type { InferenceBackend, RawSession, SessionOptions } from './types';
+import { isOutOfMemory } from './out-of-memory';
 
 /** Limits of a `SessionCache`. */
 export interface SessionCacheOptions {
@@ -30,12 +31,6 @@ async function estimateBytes(modelPath: string): Promise<number> {
     // An unreadable folder only makes the estimate smaller.
   }
   return bytes;
-}
-
-/** Whether a session-creation failure looks like running out of (device) memory. */
-function isOutOfMemory(error: unknown): boolean {
-  const message = error instanceof Error ? error.message : String(error);
-  return /out of memory|failed to allocate|bad_alloc|allocation failed|OOM|E_OUTOFMEMORY/i.test(message);
 }
 
 /**
