@@ -1,0 +1,25 @@
+/**
+ * kohya-compatible LoRAs: naming, reading and writing files, fresh LoRAs for a model, and the
+ * `ModuleHooks` that inject them into a build (graph inputs for training, weights for generation).
+ */
+export { isTextEncoderTarget, isUNetTarget, kohyaKeys, kohyaModuleOf, kohyaName, type LoraPart } from './naming';
+export {
+  cloneLora,
+  kohyaMetadata,
+  kohyaTensors,
+  loraRank,
+  readKohyaLora,
+  writeKohyaLora,
+  type KohyaMetadata,
+  type LoraModule,
+  type LoraWeights,
+} from './file';
+export { loraHooks, type LoraHookOptions, type LoraInjection } from './hooks';
+export {
+  createLora,
+  findTargets,
+  textEncoderLoraTargets,
+  unetLoraTargets,
+  type CreateLoraOptions,
+  type LoraTarget,
+} from './create';

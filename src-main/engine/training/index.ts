@@ -1,0 +1,15 @@
+/**
+ * LoRA training: the training graph (UNet + LoRA inputs + MSE loss, differentiated), SGD and AdamW,
+ * the cached dataset (VAE latents, text conditioning), and the reference loop.
+ */
+export { AdamW, Sgd, type AdamWOptions, type Optimizer } from './optimizers';
+export { listImages, prepareTrainingData, type TrainingData, type TrainingExample } from './data';
+export {
+  buildTrainingModel,
+  LoraTrainer,
+  referenceBatch,
+  trainLora,
+  type StepBatch,
+  type TrainingShape,
+  type TrainOptions,
+} from './trainer';

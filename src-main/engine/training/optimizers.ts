@@ -1,0 +1,88 @@
+/**
+ * torch.optim's SGD and AdamW (single-tensor CPU path) over float32 parameter arrays, updated in
+ * place. Per-element arithmetic is float32 as torch's; Python-scalar factors are float64 first.
+ */
+
+export interface Optimizer {
+  /** Applies one update to `params[i]` from `grads[i]` (same lengths, same order every step). */
+  step(params: readonly Float32Array[], grads: readonly Float32Array[]): void;
+  /** Steps taken so far. */
+  readonly steps: number;
+  /** Learning rate used by the next step (schedules set it). */
+  lr: number;
+}
+
+const f = Math.fround;
+
+/** `torch.optim.SGD(lr, momentum=0, weight_decay=0)`: p −= lr·g. */
+export class Sgd implements Optimizer {
+  steps = 0;
+  constructor(public lr: number) {}
+
+  step(params: readonly Float32Array[], grads: readonly Float32Array[]): void {
+    const lr = f(this.lr);
+    params.forEach((p, k) => {
+      const g = grads[k]!;
+      for (let i = 0; i < p.length; i++) p[i] = f(p[i]! - f(lr * g[i]!));
+    });
+    this.steps++;
+  }
+}
+
+export type AdamWOptions = {
+  lr: number;
+  betas?: [number, number];
+  eps?: number;
+  weightDecay?: number;
+};
+
+/**
+ * `torch.optim.AdamW`: decoupled decay `p ·= 1 − lr·wd`, then
+ * m = lerp(m, g, 1 − β1), v = β2·v + (1 − β2)·g², p −= (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + eps).
+ */
+export class AdamW implements Optimizer {
+  steps = 0;
+  lr: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  /** First and second moments per parameter (the optimizer state a checkpoint keeps). */
+  m: Float32Array[] = [];
+  v: Float32Array[] = [];
+
+  constructor(options: AdamWOptions) {
+    this.lr = options.lr;
+    [this.beta1, this.beta2] = options.betas ?? [0.9, 0.999];
+    this.eps = options.eps ?? 1e-8;
+    this.weightDecay = options.weightDecay ?? 0.01;
+  }
+
+  step(params: readonly Float32Array[], grads: readonly Float32Array[]): void {
+    if (this.m.length === 0) {
+      this.m = params.map((p) => new Float32Array(p.length));
+      this.v = params.map((p) => new Float32Array(p.length));
+    }
+    const t = ++this.steps;
+    const decay = f(1 - this.lr * this.weightDecay);
+    const w1 = f(1 - this.beta1);
+    const b2 = f(this.beta2);
+    const w2 = f(1 - this.beta2);
+    const stepSize = f(this.lr / (1 - this.beta1 ** t));
+    const bc2Sqrt = f(Math.sqrt(1 - this.beta2 ** t));
+    const eps = f(this.eps);
+    params.forEach((p, k) => {
+      const g = grads[k]!;
+      const m = this.m[k]!;
+      const v = this.v[k]!;
+      for (let i = 0; i < p.length; i++) {
+        const gi = g[i]!;
+        p[i] = f(p[i]! * decay);
+        m[i] = f(m[i]! + f(w1 * f(gi - m[i]!)));
+        v[i] = f(f(v[i]! * b2) + f(w2 * f(gi * gi)));
+        const denom = f(f(f(Math.sqrt(v[i]!)) / bc2Sqrt) + eps);
+        p[i] = f(p[i]! - f(stepSize * f(m[i]! / denom)));
+      }
+    });
+  }
+}

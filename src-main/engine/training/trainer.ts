@@ -1,0 +1,243 @@
+/**
+ * LoRA training steps over the engine's own UNet graph: the UNet built (float32) with the LoRA's
+ * up/down as graph inputs, an MSE loss against a `target` input, differentiated with respect to
+ * every LoRA input; each step runs forward + backward in onnxruntime and the optimizer updates the
+ * LoRA in JS. `trainLora` runs the reference loop of the fixtures' README: one torch-compatible
+ * generator, per step `randn` noise then `randint` timesteps, images in file-name order.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { PinholeError } from '../../../src-shared/errors';
+import { differentiate, gradName } from '../autodiff';
+import { encodeModel, type Model } from '../graph';
+import { loraHooks, type LoraWeights } from '../lora';
+import { buildUNet, safetensorsWeights, type UNetConfig, type WeightSource } from '../models';
+import { TorchGenerator } from '../random';
+import { createOrtBackend } from '../runtime/ort-backend';
+import { type HostTensor, type InferenceBackend, type RawSession } from '../runtime';
+import { alphaCumprodAddNoise } from '../schedulers/add-noise';
+import { vpScales } from '../schedulers/prediction';
+import { alphasCumprodFromConfig, type BetaConfig } from '../schedulers/schedule';
+import { SafetensorsFile } from '../weights';
+import { prepareTrainingData, type TrainingData } from './data';
+import { AdamW, Sgd, type Optimizer } from './optimizers';
+
+/** Static sizes of the training graph (the loss gradient needs them): batch, latent h/w, text tokens. */
+export type TrainingShape = { batch: number; height: number; width: number; sequence: number };
+
+/**
+ * The training graph: `buildUNet` with LoRA inputs, plus input `target` (like `out_sample`) and
+ * output `loss` = mean((out_sample − target)²), differentiated: outputs `loss`,
+ * `grad.<kohya key>` for every LoRA down/up tensor (in `keys` order).
+ */
+export function buildTrainingModel(
+  config: UNetConfig,
+  weights: WeightSource,
+  lora: LoraWeights,
+  shape: TrainingShape,
+): { model: Model; keys: string[] } {
+  const injection = loraHooks(lora, { part: 'unet', mode: 'inputs' });
+  buildUNet(config, weights, { hooks: injection.hooks, ...shape });
+  const unused = injection.unused();
+  if (unused.length > 0) {
+    throw new PinholeError('INVALID_PARAMS', `LoRA modules that match nothing in the UNet: ${unused.join(', ')}`);
+  }
+  const b = injection.builder();
+  if (!b) throw new PinholeError('INVALID_PARAMS', 'the LoRA has no UNet modules to train');
+  const out = b.value('out_sample');
+  if (!out || !out.shape) throw new Error('training graph: out_sample not found');
+  const target = b.input('target', 'float32', out.shape);
+  const diff = b.sub(out, target);
+  const loss = b.reduceMean(
+    b.mul(diff, diff),
+    out.shape.map((_, i) => i),
+    { keepdims: false },
+  );
+  b.output(loss, 'loss');
+  const keys = [...injection.inputs.keys()];
+  const forward = b.build();
+  // Only the loss is fetched; out_sample stays an output of the forward model only.
+  const lossOnly: Model = {
+    ...forward,
+    graph: { ...forward.graph, outputs: forward.graph.outputs.filter((o) => o.name === 'loss') },
+  };
+  return { model: differentiate(lossOnly, { loss: 'loss', wrt: keys }), keys };
+}
+
+export type StepBatch = {
+  /** Noisy latents [B, C, h, w]. */
+  sample: Float32Array;
+  /** One timestep per sample. */
+  timesteps: readonly number[];
+  /** [B, S, D]. */
+  cond: Float32Array;
+  /** The prediction target, like `sample`. */
+  target: Float32Array;
+  latentDims: readonly [number, number, number];
+  condDims: readonly [number, number];
+};
+
+/** One compiled training graph in a session, and the LoRA + optimizer it updates. */
+export class LoraTrainer {
+  private constructor(
+    private readonly session: RawSession,
+    readonly lora: LoraWeights,
+    private readonly keys: string[],
+    readonly optimizer: Optimizer,
+  ) {}
+
+  /** Builds and loads the training graph for `lora` (updated in place by `step`). */
+  static async create(
+    config: UNetConfig,
+    weights: WeightSource,
+    lora: LoraWeights,
+    optimizer: Optimizer,
+    shape: TrainingShape,
+    backend: InferenceBackend = createOrtBackend(),
+  ): Promise<LoraTrainer> {
+    const { model, keys } = buildTrainingModel(config, weights, lora, shape);
+    const session = await backend.createSession(encodeModel(model), { executionProvider: 'cpu' });
+    return new LoraTrainer(session, lora, keys, optimizer);
+  }
+
+  /** The LoRA array behind a kohya tensor key. */
+  private param(key: string): Float32Array {
+    const m = /^(.+)\.lora_(down|up)\.weight$/.exec(key)!;
+    const mod = this.lora.modules.get(m[1]!)!;
+    return m[2] === 'down' ? mod.down : mod.up;
+  }
+
+  /** Forward + backward, then one optimizer update. Returns the loss (before the update). */
+  async step(batch: StepBatch): Promise<number> {
+    const B = batch.timesteps.length;
+    const feeds: Record<string, HostTensor> = {
+      sample: { type: 'float32', data: batch.sample, dims: [B, ...batch.latentDims] },
+      timestep: { type: 'float32', data: Float32Array.from(batch.timesteps), dims: [B] },
+      encoder_hidden_states: { type: 'float32', data: batch.cond, dims: [B, ...batch.condDims] },
+      target: { type: 'float32', data: batch.target, dims: [B, ...batch.latentDims] },
+    };
+    for (const key of this.keys) {
+      const m = /^(.+)\.lora_(down|up)\.weight$/.exec(key)!;
+      const mod = this.lora.modules.get(m[1]!)!;
+      feeds[key] = {
+        type: 'float32',
+        data: m[2] === 'down' ? mod.down : mod.up,
+        dims: m[2] === 'down' ? mod.downDims : mod.upDims,
+      };
+    }
+    const out = await this.session.run(feeds, ['loss', ...this.keys.map(gradName)]);
+    const loss = (out['loss']!.data as Float32Array)[0]!;
+    if (!Number.isFinite(loss)) throw new PinholeError('INVALID_PARAMS', `training diverged: loss is ${loss}`);
+    const grads = this.keys.map((k) => out[gradName(k)]!.data as Float32Array);
+    this.optimizer.step(
+      this.keys.map((k) => this.param(k)),
+      grads,
+    );
+    return loss;
+  }
+
+  release(): Promise<void> {
+    return this.session.release();
+  }
+}
+
+export type TrainOptions = {
+  /** Diffusers-layout model folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/). */
+  modelDir: string;
+  /** Images with same-name `.txt` captions. */
+  imagesDir: string;
+  /** The LoRA to train (updated in place). */
+  lora: LoraWeights;
+  optimizer: 'sgd' | 'adamw';
+  lr: number;
+  weightDecay?: number;
+  steps: number;
+  batch: number;
+  seed: bigint;
+  resolution: number;
+  /** Called after every step with its loss. */
+  onStep?: (step: number, loss: number) => void;
+  backend?: InferenceBackend;
+  /** Precomputed latents and conditioning (else computed from the model's VAE and text encoder). */
+  data?: TrainingData;
+};
+
+/** Mixes the batch and draws noise and timesteps: one reference-loop step's inputs. */
+export function referenceBatch(
+  data: TrainingData,
+  step: number,
+  batch: number,
+  g: TorchGenerator,
+  alphasCumprod: Float32Array,
+  prediction: 'epsilon' | 'v_prediction',
+): StepBatch {
+  const n = data.examples.length;
+  const picked = Array.from({ length: batch }, (_, j) => data.examples[(step * batch + j) % n]!);
+  const per = data.latentDims.reduce((a, b) => a * b, 1);
+  const perCond = data.condDims[0] * data.condDims[1];
+  const noise = g.randn([batch, ...data.latentDims]);
+  const timesteps = g.randint(0, alphasCumprod.length, batch);
+  const sample = new Float32Array(batch * per);
+  const target = new Float32Array(batch * per);
+  const cond = new Float32Array(batch * perCond);
+  picked.forEach((ex, j) => {
+    const eps = noise.subarray(j * per, (j + 1) * per);
+    const a = alphasCumprod[timesteps[j]!]!;
+    sample.set(alphaCumprodAddNoise(ex.latents, eps, a), j * per);
+    if (prediction === 'epsilon') target.set(eps, j * per);
+    else {
+      // DDPM get_velocity: √ᾱ·ε − √(1 − ᾱ)·x0.
+      const { alpha, sigma } = vpScales(a);
+      for (let i = 0; i < per; i++) {
+        target[j * per + i] = Math.fround(Math.fround(alpha * eps[i]!) - Math.fround(sigma * ex.latents[i]!));
+      }
+    }
+    cond.set(ex.cond, j * perCond);
+  });
+  return { sample, timesteps, cond, target, latentDims: data.latentDims, condDims: data.condDims };
+}
+
+type SchedulerConfig = BetaConfig & { prediction_type?: string };
+
+/** Runs the reference loop; returns the per-step losses (the LoRA is updated in place). */
+export async function trainLora(options: TrainOptions): Promise<number[]> {
+  const backend = options.backend ?? createOrtBackend();
+  const unetDir = path.join(options.modelDir, 'unet');
+  const config = JSON.parse(await readFile(path.join(unetDir, 'config.json'), 'utf8')) as UNetConfig;
+  const sched = JSON.parse(
+    await readFile(path.join(options.modelDir, 'scheduler/scheduler_config.json'), 'utf8'),
+  ) as SchedulerConfig;
+  const prediction = sched.prediction_type === 'v_prediction' ? 'v_prediction' : 'epsilon';
+  if (sched.prediction_type !== undefined && sched.prediction_type !== 'epsilon' && prediction === 'epsilon') {
+    throw new PinholeError('INVALID_PARAMS', `training: prediction_type ${sched.prediction_type} is not supported`);
+  }
+  const alphasCumprod = alphasCumprodFromConfig('DDPMScheduler', sched, false);
+  const data =
+    options.data ?? (await prepareTrainingData(options.modelDir, options.imagesDir, options.resolution, backend));
+  const optimizer =
+    options.optimizer === 'sgd'
+      ? new Sgd(options.lr)
+      : new AdamW({ lr: options.lr, weightDecay: options.weightDecay ?? 0.01 });
+  const file = await SafetensorsFile.open(path.join(unetDir, 'diffusion_pytorch_model.safetensors'));
+  let trainer: LoraTrainer | undefined;
+  try {
+    const shape: TrainingShape = {
+      batch: options.batch,
+      height: data.latentDims[1],
+      width: data.latentDims[2],
+      sequence: data.condDims[0],
+    };
+    trainer = await LoraTrainer.create(config, safetensorsWeights(file), options.lora, optimizer, shape, backend);
+    const g = new TorchGenerator(options.seed);
+    const losses: number[] = [];
+    for (let step = 0; step < options.steps; step++) {
+      const loss = await trainer.step(referenceBatch(data, step, options.batch, g, alphasCumprod, prediction));
+      losses.push(loss);
+      options.onStep?.(step, loss);
+    }
+    return losses;
+  } finally {
+    await trainer?.release();
+    await file.close();
+  }
+}
