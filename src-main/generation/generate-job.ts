@@ -45,6 +45,7 @@ export function toEngineRequest(request: Request & { seed: string }): GenerateRe
     strength: request.strength,
     initImage: image(request.initImage),
     maskImage: image(request.maskImage),
+    loras: request.loras,
   };
 }
 

@@ -176,6 +176,11 @@ export const GenerateParams = z
     initImage: ImageRef.optional(),
     /** White where the image is repainted. */
     maskImage: ImageRef.optional(),
+    /** kohya LoRA files merged at their weights (A1111's multipliers). */
+    loras: z
+      .array(z.object({ path: z.string().min(1), weight: z.number().min(-100).max(100) }).strict())
+      .max(16)
+      .optional(),
   })
   .strict()
   .refine((p) => p.maskImage === undefined || p.initImage !== undefined, {

@@ -17,7 +17,18 @@ import { followJob } from '../follow-job';
 export const GENERATE_USAGE =
   'pinhole generate --model DIR --prompt TEXT [--negative TEXT] [--sampler euler|euler_a|ddim|dpmpp_2m|dpmpp_2m_karras|lcm|heun]\n' +
   '                 [--steps N] [--cfg X] [--seed N] [--width W] [--height H] [--batch N] [--count N] [--clip-skip N]\n' +
-  '                 [--init IMAGE --strength S] [--mask IMAGE] [--out FILE.png] [--json]';
+  '                 [--init IMAGE --strength S] [--mask IMAGE] [--lora FILE[:WEIGHT]]... [--out FILE.png] [--json]';
+
+/** `--lora FILE[:WEIGHT]` → { path, weight } (weight 1 by default; a Windows drive's colon is not a weight). */
+export function parseLoraArg(value: string): { path: string; weight: number } {
+  const m = /^(.+):([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)$/i.exec(value);
+  const file = m ? m[1]! : value;
+  const weight = m ? Number(m[2]) : 1;
+  if (file === '' || !Number.isFinite(weight)) {
+    throw new PinholeError('INVALID_PARAMS', `--lora must be FILE or FILE:WEIGHT, not "${value}"`);
+  }
+  return { path: path.resolve(file), weight };
+}
 
 const int = (name: string, value: string | undefined) => {
   if (value === undefined) return undefined;
@@ -59,6 +70,7 @@ export async function generateCommand(ctx: CommandContext, argv: string[]): Prom
       init: { type: 'string' },
       strength: { type: 'string' },
       mask: { type: 'string' },
+      lora: { type: 'string', multiple: true },
       out: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
@@ -83,6 +95,7 @@ export async function generateCommand(ctx: CommandContext, argv: string[]): Prom
     strength: num('strength', values.strength),
     initImage: values.init ? { path: path.resolve(values.init) } : undefined,
     maskImage: values.mask ? { path: path.resolve(values.mask) } : undefined,
+    loras: values.lora && values.lora.length > 0 ? values.lora.map(parseLoraArg) : undefined,
   });
   if (!parsed.success) throw new PinholeError('INVALID_PARAMS', describeIssues(parsed.error));
 

@@ -60,7 +60,7 @@ export async function readKohyaLora(path: string): Promise<LoraWeights> {
     if (unknown.length > 0) {
       throw new PinholeError(
         'IMPORT_REJECTED',
-        `${path}: not kohya LoRA tensors: ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ` and ${unknown.length - 5} more` : ''}`,
+        `${path}: ${unsupportedKind(unknown)}not kohya LoRA tensors: ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ` and ${unknown.length - 5} more` : ''}`,
       );
     }
     const modules = new Map<string, LoraModule>();
@@ -92,6 +92,20 @@ export async function readKohyaLora(path: string): Promise<LoraWeights> {
   } finally {
     await file.close();
   }
+}
+
+/** A LyCORIS kind named by its keys (`hada_w1_a`: LoHa, `lokr_w1`: LoKr, …), as the start of an error message. */
+function unsupportedKind(keys: readonly string[]): string {
+  const kinds: [RegExp, string][] = [
+    [/\.hada_/, 'LoHa'],
+    [/\.lokr_/, 'LoKr'],
+    [/\.(oft_|oft_blocks)/, 'OFT'],
+    [/\.(diff|diff_b)$/, 'full-weight difference (LyCORIS "full")'],
+    [/\.(b1|w_norm|b_norm)$/, 'norm (LyCORIS)'],
+    [/\.(lora_A|lora_B)\./, 'diffusers/PEFT'],
+  ];
+  const found = kinds.filter(([re]) => keys.some((k) => re.test(k))).map(([, name]) => name);
+  return found.length > 0 ? `unsupported LoRA kind (${found.join(', ')}): ` : '';
 }
 
 /** The file's tensors in kohya's order per module: down, up, alpha (0-d). */

@@ -23,3 +23,16 @@ export {
   type CreateLoraOptions,
   type LoraTarget,
 } from './create';
+export {
+  LORA_COMPONENT_PREFIXES,
+  loraComponentOf,
+  loraScale,
+  matchLoraModules,
+  mergeCheckHooks,
+  mergedWeightSource,
+  mergeLoraModule,
+  mergeLoras,
+  unmatchedError,
+  type LoraComponent,
+  type WeightedLora,
+} from './merge';

@@ -4,7 +4,19 @@
  * numbers with the torch-compatible generator and schedulers.
  */
 export { Engine, type EngineOptions } from './engine';
-export { StableDiffusionPipeline, type GenerateOptions } from './pipeline';
+export { StableDiffusionPipeline, type GenerateOptions, type LoraSessions } from './pipeline';
+export {
+  addnetHash,
+  findComponentWeights,
+  inspectLora,
+  LORA_MODEL_BUILD_VERSION,
+  loraHashesInfotext,
+  planLoras,
+  type ComponentWeightFiles,
+  type LoraInfo,
+  type LoraPlan,
+  type LoraRequest,
+} from './lora-models';
 export {
   resolveRequest,
   seedForIteration,

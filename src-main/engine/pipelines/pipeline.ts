@@ -19,11 +19,12 @@ import {
   LATENT_RGB_SDXL,
 } from '../image';
 import { TorchGenerator } from '../random';
-import type { Runtime } from '../runtime';
+import type { ModelSession, Runtime } from '../runtime';
 import { createScheduler } from '../schedulers';
 import { ClipTokenizer } from '../text';
 import { padToSameLength, PromptEncoder, zerosLike, type Conditioning } from './conditioning';
 import { denoise, throwIfAborted } from './denoise';
+import { loraHashesInfotext, planLoras, type LoraPlan } from './lora-models';
 import { loadModelFolder, type ModelFolder } from './model-folder';
 import { readFinalLayerNorm, type LayerNormParams } from './onnx-initializers';
 import {
@@ -65,6 +66,8 @@ export class StableDiffusionPipeline {
   private encoderSource: Promise<VaeEncoderSource> | undefined;
   /** Model files outside the folder whose sessions this pipeline opened (built encoders in the cache). */
   private readonly outsideFiles = new Set<string>();
+  /** The LoRA-merged models the last request with LoRAs ran (disposed when another set replaces them). */
+  private loraFiles = new Set<string>();
 
   private constructor(
     readonly model: ModelFolder,
@@ -95,8 +98,9 @@ export class StableDiffusionPipeline {
     const { model } = this;
     throwIfAborted(options.signal);
 
+    const lora = req.loras.length > 0 ? await this.loraSessions(await planLoras(model, req.loras)) : undefined;
     const unet = new UNetRunner(
-      await this.runtime.session(model.files.unet),
+      lora?.unet ?? (await this.runtime.session(model.files.unet)),
       numberOr(model.unetConfig['time_cond_proj_dim']),
     );
     const inpaintUnet = unet.inChannels === 9;
@@ -110,7 +114,7 @@ export class StableDiffusionPipeline {
     const guided = req.cfgScale > 1 && unet.timestepCondDim === undefined;
 
     const textStart = performance.now();
-    const conditioning = await this.conditioning(req, unet, guided);
+    const conditioning = await this.conditioning(req, unet, guided, lora);
     const textMs = performance.now() - textStart;
 
     const scaleFactor = model.vae.scaleFactor;
@@ -185,7 +189,7 @@ export class StableDiffusionPipeline {
         );
         let image = tensorToRgb(decoded.data, decoded.dims);
         if (req.mode === 'inpaint' && req.pasteBack) image = pasteOutsideMask(image, init!.rgb, init!.pixelMask!);
-        const parameters = this.infotext(req, seed, modelHash, b, request.modelName);
+        const parameters = this.infotext(req, seed, modelHash, b, request.modelName, lora?.plan);
         const png = insertPngText(await encodePng(image), { parameters });
         images.push({ image, png, parameters, seed, iteration, batchIndex: b });
       }
@@ -206,14 +210,41 @@ export class StableDiffusionPipeline {
     };
   }
 
-  /** The prompt encoder for a request's clip skip and weighting settings. */
-  promptEncoder(clipSkip: number, emphasis: boolean): Promise<PromptEncoder> {
+  /**
+   * The sessions of a LoRA plan's merged models (built into the cache on first use). Merged models of an earlier
+   * set of LoRAs are disposed: one set is kept loaded per pipeline.
+   */
+  private async loraSessions(plan: LoraPlan): Promise<LoraSessions> {
+    const out: { -readonly [K in keyof LoraSessions]: LoraSessions[K] } = { plan };
+    const files = new Set<string>();
+    for (const [component, build] of plan.builds) {
+      const { session, file } = await this.runtime.derivedSession(build);
+      files.add(file);
+      this.outsideFiles.add(file);
+      if (component === 'unet') out.unet = session;
+      else if (component === 'text_encoder') out.textEncoder = session;
+      else out.textEncoder2 = session;
+    }
+    for (const file of this.loraFiles) {
+      if (files.has(file)) continue;
+      this.outsideFiles.delete(file);
+      await this.runtime.dispose(file);
+    }
+    this.loraFiles = files;
+    return out;
+  }
+
+  /**
+   * The prompt encoder for a request's clip skip and weighting settings (with `lora`, its merged text encoders
+   * in place of the folder's).
+   */
+  promptEncoder(clipSkip: number, emphasis: boolean, lora?: LoraSessions): Promise<PromptEncoder> {
     return (async () => {
-      const encoder = new TextEncoder(await this.runtime.session(this.model.files.textEncoder));
+      const encoder = new TextEncoder(lora?.textEncoder ?? (await this.runtime.session(this.model.files.textEncoder)));
       const second = this.model.files.textEncoder2
         ? {
             tokenizer: this.tokenizer2!,
-            encoder: new TextEncoder(await this.runtime.session(this.model.files.textEncoder2)),
+            encoder: new TextEncoder(lora?.textEncoder2 ?? (await this.runtime.session(this.model.files.textEncoder2))),
           }
         : undefined;
       return new PromptEncoder({ tokenizer: this.tokenizer, encoder }, second, {
@@ -227,8 +258,13 @@ export class StableDiffusionPipeline {
   }
 
   /** The UNet conditioning for the whole batch: `[negative × B; prompt × B]` with guidance, `prompt × B` without. */
-  private async conditioning(req: ResolvedRequest, unet: UNetRunner, guided: boolean): Promise<UNetConditioning> {
-    const encoder = await this.promptEncoder(req.clipSkip, req.emphasis);
+  private async conditioning(
+    req: ResolvedRequest,
+    unet: UNetRunner,
+    guided: boolean,
+    lora: LoraSessions | undefined,
+  ): Promise<UNetConditioning> {
+    const encoder = await this.promptEncoder(req.clipSkip, req.emphasis, lora);
     let cond = await encoder.encode(req.prompt);
     let rows: Conditioning[] = [cond];
     if (guided) {
@@ -316,6 +352,7 @@ export class StableDiffusionPipeline {
     modelHash: string,
     batchPos: number,
     modelName: string | undefined,
+    lora: LoraPlan | undefined,
   ): string {
     return formatInfotext({
       prompt: req.prompt,
@@ -332,6 +369,7 @@ export class StableDiffusionPipeline {
       batchPos,
       denoisingStrength: req.mode === 'txt2img' ? undefined : req.strength,
       clipSkip: req.clipSkip,
+      ...(lora ? { extra: { 'Lora hashes': loraHashesInfotext(lora) } } : {}),
     });
   }
 
@@ -357,6 +395,14 @@ export class StableDiffusionPipeline {
     });
     return this.modelHash;
   }
+}
+
+/** A request's LoRA plan and the sessions of its merged models (absent: the folder's model is used). */
+export interface LoraSessions {
+  readonly plan: LoraPlan;
+  readonly unet?: ModelSession;
+  readonly textEncoder?: ModelSession;
+  readonly textEncoder2?: ModelSession;
 }
 
 function isInside(file: string, dir: string): boolean {

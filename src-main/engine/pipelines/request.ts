@@ -43,6 +43,11 @@ export interface GenerateRequest {
   readonly modelHash?: string | undefined;
   /** A preview every this many steps (0 = none; default 4). */
   readonly previewEvery?: number | undefined;
+  /**
+   * kohya LoRAs merged into the UNet and text encoder at their weights (A1111's multipliers; at most 16). The
+   * model folder needs its diffusers weights for the parts they change (see `lora-models.ts`).
+   */
+  readonly loras?: readonly { readonly path: string; readonly weight: number }[] | undefined;
 }
 
 export type GenerateMode = 'txt2img' | 'img2img' | 'inpaint';
@@ -68,6 +73,7 @@ export interface ResolvedRequest {
   readonly predictionType: PredictionType | undefined;
   readonly emphasis: boolean;
   readonly previewEvery: number;
+  readonly loras: readonly { readonly path: string; readonly weight: number }[];
 }
 
 /** One finished image. */
@@ -187,7 +193,22 @@ export function resolveRequest(request: GenerateRequest, model: ModelFolder): Re
     predictionType: request.predictionType,
     emphasis: request.emphasis ?? true,
     previewEvery: integer('previewEvery', request.previewEvery, 4, 0, 1000),
+    loras: resolveLoras(request.loras),
   };
+}
+
+/** At most 16 LoRAs, each a non-empty path and a finite weight from −100 to 100. */
+function resolveLoras(loras: GenerateRequest['loras']): ResolvedRequest['loras'] {
+  if (loras === undefined) return [];
+  if (!Array.isArray(loras)) throw invalid('loras', 'must be a list of { path, weight }');
+  if (loras.length > 16) throw invalid('loras', `at most 16 LoRAs, got ${loras.length}`);
+  return loras.map((lora: unknown, i) => {
+    const { path, weight } = (typeof lora === 'object' && lora !== null ? lora : {}) as Record<string, unknown>;
+    if (typeof path !== 'string' || path === '') throw invalid(`loras[${i}].path`, 'must be a file path');
+    if (typeof weight !== 'number' || !Number.isFinite(weight) || Math.abs(weight) > 100)
+      throw invalid(`loras[${i}].weight`, `must be a number from -100 to 100, got ${String(weight)}`);
+    return { path, weight };
+  });
 }
 
 /** `(seed + k) mod 2^64`: the seed of batch k. */
