@@ -13,6 +13,7 @@ import { importCommand, IMPORT_USAGE } from './commands/import';
 import { jobsCommand, JOBS_USAGE } from './commands/jobs';
 import { serveCommand, SERVE_USAGE } from './commands/serve';
 import { tokenizeCommand, TOKENIZE_USAGE } from './commands/tokenize';
+import { trainCommand, TRAIN_USAGE } from './commands/train';
 import { EXIT, exitCodeFor } from './exit-codes';
 import { createOutput } from './output';
 
@@ -27,6 +28,7 @@ Usage:
   ${SERVE_USAGE}
   ${IMPORT_USAGE}
   ${GENERATE_USAGE}
+  ${TRAIN_USAGE}
   ${JOBS_USAGE}
   ${TOKENIZE_USAGE}
 
@@ -74,6 +76,8 @@ export async function main(argv: string[]): Promise<number> {
         return await importCommand(ctx, args);
       case 'generate':
         return await generateCommand(ctx, args);
+      case 'train':
+        return await trainCommand(ctx, args);
       case 'jobs':
         return await jobsCommand(ctx, args);
       case 'tokenize':

@@ -11,7 +11,13 @@ export type JobContext<Checkpoint = unknown> = {
   /** Throws CanceledError when the job was cancelled; call it between steps. */
   throwIfCanceled(): void;
   /** Reports progress; the queue adds the ETA, throttles events and persists the latest. */
-  progress(update: { step: number; total: number; message?: string; preview?: string }): void;
+  progress(update: {
+    step: number;
+    total: number;
+    message?: string | undefined;
+    preview?: string | undefined;
+    metrics?: Record<string, number> | undefined;
+  }): void;
   /** What the handler saved on an earlier attempt, or null. */
   readonly checkpoint: Checkpoint | null;
   /** Persists resumable state so an interrupted job continues instead of starting over. */

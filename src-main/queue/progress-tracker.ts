@@ -21,7 +21,13 @@ export class ProgressTracker {
     private readonly emit: (progress: JobProgress, persist: boolean) => void,
   ) {}
 
-  report(update: { step: number; total: number; message?: string | undefined; preview?: string | undefined }): void {
+  report(update: {
+    step: number;
+    total: number;
+    message?: string | undefined;
+    preview?: string | undefined;
+    metrics?: Record<string, number> | undefined;
+  }): void {
     const at = this.now();
     if (this.firstStep === null || update.step < this.firstStep.step) this.firstStep = { step: update.step, at };
     const progress: JobProgress = {
@@ -30,9 +36,10 @@ export class ProgressTracker {
       etaMs: this.eta(update.step, update.total, at),
       ...(update.message !== undefined ? { message: update.message } : {}),
       ...(update.preview !== undefined ? { preview: update.preview } : {}),
+      ...(update.metrics !== undefined ? { metrics: update.metrics } : {}),
     };
-    // Previews and the final step always go out; plain steps are throttled.
-    const important = update.preview !== undefined || update.step >= update.total;
+    // Previews, per-step metrics and the final step always go out; plain steps are throttled.
+    const important = update.preview !== undefined || update.metrics !== undefined || update.step >= update.total;
     if (important || at - this.lastEventAt >= EVENT_INTERVAL_MS) {
       this.send(progress, at);
     } else {

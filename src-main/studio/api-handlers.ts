@@ -19,6 +19,7 @@ export type ApiDeps = {
   info: AppInfo;
   importKind: string;
   generateKind: string;
+  trainKind: string;
   home: DataHome;
 };
 
@@ -28,7 +29,7 @@ function randomSeed(): string {
 }
 
 export function createApiHandlers(deps: ApiDeps): ApiHandlers {
-  const { queue, library, info, importKind, generateKind, home } = deps;
+  const { queue, library, info, importKind, generateKind, trainKind, home } = deps;
   const tokenizers = new TokenizerCache();
   return {
     'app.info': () => ({ ...info, platform: `${process.platform}-${process.arch}` }),
@@ -53,6 +54,11 @@ export function createApiHandlers(deps: ApiDeps): ApiHandlers {
       const seed = request.seed ?? randomSeed();
       const stored = await storeInlineImages({ ...request, seed }, home.inputs, home.tmp);
       const job = queue.enqueue(generateKind, { request: { ...stored, seed } }, { priority });
+      return { jobId: job.id, seed };
+    },
+    'train.start': ({ request, priority }) => {
+      const seed = request.seed ?? randomSeed();
+      const job = queue.enqueue(trainKind, { request: { ...request, seed } }, { priority });
       return { jobId: job.id, seed };
     },
     'models.list': () => listModelFolders(modelRoots(home.models)),

@@ -11,7 +11,7 @@ import { ContentStore } from '../storage/content-store';
 import { JobQueue } from '../queue';
 import { Library, createImportJobHandler } from '../library';
 import { defaultHostEntry, EngineClient, forkLauncher, type EngineLauncher } from '../engine';
-import { createGenerateJobHandler } from '../generation';
+import { createGenerateJobHandler, createTrainJobHandler } from '../generation';
 import { createApiHandlers } from './api-handlers';
 import { removeBatchOfFinishedJob, sweepOrphanBatches } from './upload-sweeper';
 
@@ -72,6 +72,8 @@ export function createStudio(options: StudioOptions): Studio {
     }));
   const generateJob = createGenerateJobHandler(engineClient, library);
   queue.register(generateJob);
+  const trainJob = createTrainJobHandler(engineClient);
+  queue.register(trainJob);
 
   const events = new Emitter<EventMessage>();
   const unsubscribers = [
@@ -86,6 +88,7 @@ export function createStudio(options: StudioOptions): Studio {
     library,
     importKind: importJob.kind,
     generateKind: generateJob.kind,
+    trainKind: trainJob.kind,
     home,
     info: { version: options.version, mode: options.mode, dataDir: home.root, schemaVersion: schemaVersion(db) },
   });

@@ -14,6 +14,7 @@ import {
   Dataset,
   DatasetImage,
   GenerateParams,
+  TrainParams,
   ModelEntry,
   DatasetName,
   ImageDetail,
@@ -108,6 +109,14 @@ export const methods = {
   /** Queues a generation (GPU lane). Results land in the gallery; the job result lists them. */
   'generate.start': {
     params: z.object({ request: GenerateParams, priority: z.number().int().min(-10).max(10).default(0) }).strict(),
+    result: z.object({ jobId: z.string(), seed: z.string() }),
+  },
+  /**
+   * Queues a LoRA training run (GPU lane, in the engine process). Progress per optimizer step with
+   * `message` = `loss L lr X`; the result has the file, per-step losses and learning rates.
+   */
+  'train.start': {
+    params: z.object({ request: TrainParams, priority: z.number().int().min(-10).max(10).default(0) }).strict(),
     result: z.object({ jobId: z.string(), seed: z.string() }),
   },
   /** Model folders found in the data home's models/ folder (and $PINHOLE_MODELS). */

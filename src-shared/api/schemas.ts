@@ -41,6 +41,8 @@ export const JobProgress = z.object({
   message: z.string().optional(),
   /** A small preview image as a data: URL (generation and training previews). */
   preview: z.string().optional(),
+  /** Numbers of this step a chart or a script reads, e.g. a training step's `loss` and `lr`. */
+  metrics: z.record(z.string(), z.number()).optional(),
 });
 export type JobProgress = z.infer<typeof JobProgress>;
 
@@ -188,6 +190,63 @@ export const GenerateParams = z
     path: ['maskImage'],
   });
 export type GenerateParams = z.infer<typeof GenerateParams>;
+
+/**
+ * A LoRA training run (`pinhole train`, `train.start`). Absent fields take `TRAIN_DEFAULTS`; the
+ * learning-rate schedule is constant, with no warm-up (CONTRACTS.md, training defaults).
+ */
+export const TrainParams = z
+  .object({
+    /** A diffusers-layout model folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/). */
+    model: z.string().min(1),
+    /** A folder of images with same-name `.txt` captions. */
+    images: z.string().min(1),
+    /** The kohya `.safetensors` file to write. */
+    out: z.string().min(1),
+    /** Rank of a fresh LoRA (an `initLora` keeps its own). */
+    rank: z.number().int().min(1).max(1024).optional(),
+    /** Alpha of a fresh LoRA (default: the rank, i.e. scale 1). */
+    alpha: z.number().positive().max(100_000).optional(),
+    steps: z.number().int().min(1).max(1_000_000).optional(),
+    batch: z.number().int().min(1).max(256).optional(),
+    lr: z.number().positive().max(100).optional(),
+    optimizer: z.enum(['adamw', 'sgd']).optional(),
+    /** AdamW's decoupled weight decay (default 0.01); SGD takes none. */
+    weightDecay: z.number().min(0).max(10).optional(),
+    /** Gradient clipping by global norm; 0 turns it off. */
+    maxGradNorm: z.number().min(0).max(1e6).optional(),
+    /** Absent: a random seed, chosen when the job is queued and recorded with it. */
+    seed: Seed.optional(),
+    resolution: z
+      .number()
+      .int()
+      .min(64)
+      .max(4096)
+      .refine((n) => n % 8 === 0, 'the resolution must be a multiple of 8')
+      .optional(),
+    shuffle: z.boolean().optional(),
+    /** Start from this kohya LoRA file (its modules, rank and alpha). */
+    initLora: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine((p) => p.optimizer !== 'sgd' || !p.weightDecay, {
+    message: 'SGD takes no weight decay',
+    path: ['weightDecay'],
+  });
+export type TrainParams = z.infer<typeof TrainParams>;
+
+/** What an absent `TrainParams` field means. */
+export const TRAIN_DEFAULTS = {
+  rank: 4,
+  steps: 1000,
+  batch: 1,
+  lr: 1e-4,
+  optimizer: 'adamw',
+  adamwWeightDecay: 0.01,
+  maxGradNorm: 1,
+  resolution: 512,
+  shuffle: true,
+} as const;
 
 export const ModelEntry = z.object({
   name: z.string(),

@@ -2,10 +2,12 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { CanceledError, deserializeError, PinholeError } from '../../../src-shared/errors';
 import type { GenerateProgress, GenerateRequest, GenerateMode, GenerateTimings } from '../pipelines';
+import type { TrainProgress, TrainRequest, TrainResult } from '../training';
 import {
   ENGINE_PROTOCOL_VERSION,
   fromBase64,
   toWireRequest,
+  toWireTrainRequest,
   type ChildMessage,
   type EngineInfo,
   type OutputMode,
@@ -131,10 +133,19 @@ export class EngineCrashedError extends PinholeError {
   }
 }
 
+export interface EngineTrainOptions {
+  /** Aborting cancels the training; the child stops within one optimizer step and the call rejects with `CanceledError`. */
+  readonly signal?: AbortSignal;
+  /** Called after every optimizer step. */
+  readonly onProgress?: (progress: TrainProgress) => void;
+}
+
+type ProgressMessage = Extract<ChildMessage, { type: 'progress' | 'train-progress' }>;
+
 interface Pending {
   readonly resolve: (message: ChildMessage) => void;
   readonly reject: (error: Error) => void;
-  readonly onProgress?: ((progress: GenerateProgress) => void) | undefined;
+  readonly onProgress?: ((message: ProgressMessage) => void) | undefined;
 }
 
 export interface EngineClientOptions {
@@ -179,7 +190,9 @@ export class EngineClient {
       const message = await this.request(
         id,
         { type: 'generate', id, request: toWireRequest(request), output: options.output ?? { kind: 'inline' } },
-        options.onProgress,
+        (m) => {
+          if (m.type === 'progress') options.onProgress?.(m.progress);
+        },
       );
       if (message.type !== 'result') throw new PinholeError('INTERNAL', `unexpected engine reply ${message.type}`);
       const { result } = message;
@@ -199,6 +212,30 @@ export class EngineClient {
         timings: result.timings,
         pid,
       };
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
+   * Trains a LoRA in the engine process and writes it to `request.out`.
+   * @throws CanceledError when `signal` aborts; EngineCrashedError (`INTERRUPTED`) when the process dies; the
+   *   engine's own errors rebuilt from their wire form.
+   */
+  async train(request: TrainRequest, options: EngineTrainOptions = {}): Promise<TrainResult> {
+    const { signal } = options;
+    if (signal?.aborted) throw new CanceledError('Training canceled');
+    const id = `t${this.nextId++}`;
+    this.ensureChannel();
+    const onAbort = () => this.channel?.send({ type: 'cancel', id });
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const message = await this.request(id, { type: 'train', id, request: toWireTrainRequest(request) }, (m) => {
+        if (m.type === 'train-progress') options.onProgress?.(m.progress);
+      });
+      if (message.type !== 'train-result')
+        throw new PinholeError('INTERNAL', `unexpected engine reply ${message.type}`);
+      return message.result;
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
@@ -238,7 +275,7 @@ export class EngineClient {
   private request(
     id: string,
     message: ParentMessage,
-    onProgress?: (progress: GenerateProgress) => void,
+    onProgress?: (message: ProgressMessage) => void,
   ): Promise<ChildMessage> {
     return new Promise<ChildMessage>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, onProgress });
@@ -273,8 +310,8 @@ export class EngineClient {
     }
     const pending = this.pending.get(message.id);
     if (!pending) return;
-    if (message.type === 'progress') {
-      pending.onProgress?.(message.progress);
+    if (message.type === 'progress' || message.type === 'train-progress') {
+      pending.onProgress?.(message);
       return;
     }
     this.pending.delete(message.id);

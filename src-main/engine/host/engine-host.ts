@@ -2,15 +2,18 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CanceledError, PinholeError, serializeError } from '../../../src-shared/errors';
 import type { Engine, GenerateResult } from '../pipelines';
+import { runTraining, type RunTrainingOptions, type TrainRequest, type TrainResult } from '../training';
 import {
   ENGINE_PROTOCOL_VERSION,
   fromWireRequest,
+  fromWireTrainRequest,
   toBase64,
   type ChildMessage,
   type OutputMode,
   type ParentMessage,
   type WireGenerateRequest,
   type WireGenerateResult,
+  type WireTrainRequest,
 } from './protocol';
 
 /** How the child talks to its parent (process IPC under Node, the parent port under Electron). */
@@ -18,15 +21,19 @@ export interface HostTransport {
   send(message: ChildMessage): void;
 }
 
-interface Job {
+type Job = {
   readonly id: string;
-  readonly request: WireGenerateRequest;
-  readonly output: OutputMode;
   readonly controller: AbortController;
-}
+} & (
+  | { readonly kind: 'generate'; readonly request: WireGenerateRequest; readonly output: OutputMode }
+  | { readonly kind: 'train'; readonly request: WireTrainRequest }
+);
+
+/** Runs one training request (default: `runTraining`, in this process). */
+export type TrainRunner = (request: TrainRequest, options: RunTrainingOptions) => Promise<TrainResult>;
 
 /**
- * The engine process's side of the protocol: runs generate requests one at a time (ORT's `run` holds the
+ * The engine process's side of the protocol: runs generate and train requests one at a time (ORT's `run` holds the
  * thread, and one model's sessions are not meant to be run concurrently), answers `info`, and cancels by
  * aborting the running request — the pipeline checks between steps, so it stops within one step — or by
  * dropping a waiting one.
@@ -38,6 +45,7 @@ export class EngineHost {
   constructor(
     private readonly engine: Engine,
     private readonly transport: HostTransport,
+    private readonly train: TrainRunner = runTraining,
   ) {}
 
   /** Announces the process to the parent. */
@@ -50,7 +58,17 @@ export class EngineHost {
     const msg = message as ParentMessage;
     switch (msg?.type) {
       case 'generate':
-        this.waiting.push({ id: msg.id, request: msg.request, output: msg.output, controller: new AbortController() });
+        this.waiting.push({
+          kind: 'generate',
+          id: msg.id,
+          request: msg.request,
+          output: msg.output,
+          controller: new AbortController(),
+        });
+        void this.drain();
+        return;
+      case 'train':
+        this.waiting.push({ kind: 'train', id: msg.id, request: msg.request, controller: new AbortController() });
         void this.drain();
         return;
       case 'cancel':
@@ -105,8 +123,8 @@ export class EngineHost {
     }
     const index = this.waiting.findIndex((j) => j.id === id);
     if (index >= 0) {
-      this.waiting.splice(index, 1);
-      this.sendError(id, new CanceledError('Generation canceled'));
+      const [job] = this.waiting.splice(index, 1);
+      this.sendError(id, new CanceledError(job?.kind === 'train' ? 'Training canceled' : 'Generation canceled'));
     }
   }
 
@@ -116,6 +134,14 @@ export class EngineHost {
       const job = this.waiting.shift()!;
       this.running = job;
       try {
+        if (job.kind === 'train') {
+          const result = await this.train(fromWireTrainRequest(job.request), {
+            signal: job.controller.signal,
+            onProgress: (progress) => this.transport.send({ type: 'train-progress', id: job.id, progress }),
+          });
+          this.transport.send({ type: 'train-result', id: job.id, result });
+          continue;
+        }
         const request = fromWireRequest(job.request);
         const result = await this.engine.generate(request, {
           signal: job.controller.signal,
@@ -130,7 +156,7 @@ export class EngineHost {
     }
   }
 
-  private async toWire(job: Job, result: GenerateResult): Promise<WireGenerateResult> {
+  private async toWire(job: Job & { kind: 'generate' }, result: GenerateResult): Promise<WireGenerateResult> {
     const images = [];
     for (const image of result.images) {
       const base = {

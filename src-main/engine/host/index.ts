@@ -14,15 +14,18 @@ export {
   type EngineGenerateResult,
   type EngineImage,
   type EngineLauncher,
+  type EngineTrainOptions,
   type ForkOptions,
 } from './engine-client';
-export { EngineHost, type HostTransport } from './engine-host';
+export { EngineHost, type HostTransport, type TrainRunner } from './engine-host';
 export {
   ENGINE_PROTOCOL_VERSION,
   fromWireImage,
   fromWireRequest,
+  fromWireTrainRequest,
   toWireImage,
   toWireRequest,
+  toWireTrainRequest,
   type ChildMessage,
   type EngineInfo,
   type OutputMode,
@@ -31,4 +34,5 @@ export {
   type WireGenerateResult,
   type WireImage,
   type WireImageResult,
+  type WireTrainRequest,
 } from './protocol';

@@ -3,6 +3,7 @@ import { PinholeError } from '../../../src-shared/errors';
 import type { ImageInput } from '../image';
 import type { GenerateMode, GenerateProgress, GenerateRequest, GenerateTimings } from '../pipelines';
 import type { ProviderSelection } from '../runtime';
+import type { TrainProgress, TrainRequest, TrainResult } from '../training';
 
 /**
  * The engine process's message protocol. Every message is plain JSON (bigints as decimal strings, bytes as
@@ -24,6 +25,9 @@ export type WireGenerateRequest = Omit<GenerateRequest, 'seed' | 'initImage' | '
   readonly maskImage?: WireImage | undefined;
 };
 
+/** `TrainRequest` on the wire (the seed as a decimal string). */
+export type WireTrainRequest = Omit<TrainRequest, 'seed'> & { readonly seed: string };
+
 /** Where result PNGs go: back in the message (base64), or written to a folder (paths in the message). */
 export type OutputMode = { readonly kind: 'inline' } | { readonly kind: 'files'; readonly dir: string };
 
@@ -35,6 +39,7 @@ export type ParentMessage =
       readonly request: WireGenerateRequest;
       readonly output: OutputMode;
     }
+  | { readonly type: 'train'; readonly id: string; readonly request: WireTrainRequest }
   | { readonly type: 'cancel'; readonly id: string }
   | { readonly type: 'info'; readonly id: string }
   | { readonly type: 'release'; readonly id: string }
@@ -74,6 +79,8 @@ export type ChildMessage =
   | { readonly type: 'ready'; readonly pid: number; readonly protocol: number }
   | { readonly type: 'progress'; readonly id: string; readonly progress: GenerateProgress }
   | { readonly type: 'result'; readonly id: string; readonly result: WireGenerateResult }
+  | { readonly type: 'train-progress'; readonly id: string; readonly progress: TrainProgress }
+  | { readonly type: 'train-result'; readonly id: string; readonly result: TrainResult }
   | { readonly type: 'info'; readonly id: string; readonly info: EngineInfo }
   | { readonly type: 'done'; readonly id: string }
   | { readonly type: 'error'; readonly id: string; readonly error: SerializedError };
@@ -127,6 +134,25 @@ export function fromWireRequest(wire: WireGenerateRequest): GenerateRequest {
     ...(initImage !== undefined ? { initImage: fromWireImage(initImage) } : {}),
     ...(maskImage !== undefined ? { maskImage: fromWireImage(maskImage) } : {}),
   };
+}
+
+/** A training request → the wire. */
+export function toWireTrainRequest(request: TrainRequest): WireTrainRequest {
+  return { ...request, seed: request.seed.toString() };
+}
+
+/**
+ * The wire → a training request.
+ * @throws PinholeError `INVALID_PARAMS` when the seed is not a decimal integer.
+ */
+export function fromWireTrainRequest(wire: WireTrainRequest): TrainRequest {
+  if (typeof wire.seed !== 'string' || !/^\d+$/.test(wire.seed)) {
+    throw new PinholeError(
+      'INVALID_PARAMS',
+      `seed: must be a decimal integer string, got ${JSON.stringify(wire.seed)}`,
+    );
+  }
+  return { ...wire, seed: BigInt(wire.seed) };
 }
 
 export { toBase64, fromBase64 };

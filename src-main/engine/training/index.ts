@@ -8,8 +8,11 @@ export {
   buildTrainingModel,
   LoraTrainer,
   referenceBatch,
+  ShuffledOrder,
   trainLora,
   type StepBatch,
   type TrainingShape,
   type TrainOptions,
 } from './trainer';
+export { clipGradNorm, constantSchedule, globalGradNorm, type LrSchedule } from './clip';
+export { runTraining, type RunTrainingOptions, type TrainProgress, type TrainRequest, type TrainResult } from './run';

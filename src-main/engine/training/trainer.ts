@@ -7,7 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { PinholeError } from '../../../src-shared/errors';
+import { CanceledError, PinholeError } from '../../../src-shared/errors';
 import { differentiate, gradName } from '../autodiff';
 import { encodeModel, type Model } from '../graph';
 import { loraHooks, type LoraWeights } from '../lora';
@@ -19,7 +19,8 @@ import { alphaCumprodAddNoise } from '../schedulers/add-noise';
 import { vpScales } from '../schedulers/prediction';
 import { alphasCumprodFromConfig, type BetaConfig } from '../schedulers/schedule';
 import { SafetensorsFile } from '../weights';
-import { prepareTrainingData, type TrainingData } from './data';
+import { clipGradNorm, constantSchedule, type LrSchedule } from './clip';
+import { prepareTrainingData, type TrainingData, type TrainingExample } from './data';
 import { AdamW, Sgd, type Optimizer } from './optimizers';
 
 /** Static sizes of the training graph (the loss gradient needs them): batch, latent h/w, text tokens. */
@@ -79,6 +80,11 @@ export type StepBatch = {
 
 /** One compiled training graph in a session, and the LoRA + optimizer it updates. */
 export class LoraTrainer {
+  /** Gradient clipping by global norm before each update; 0 (the default) turns it off. */
+  maxGradNorm = 0;
+  /** The global gradient norm of the last step, before clipping. */
+  lastGradNorm = 0;
+
   private constructor(
     private readonly session: RawSession,
     readonly lora: LoraWeights,
@@ -129,6 +135,7 @@ export class LoraTrainer {
     const loss = (out['loss']!.data as Float32Array)[0]!;
     if (!Number.isFinite(loss)) throw new PinholeError('INVALID_PARAMS', `training diverged: loss is ${loss}`);
     const grads = this.keys.map((k) => out[gradName(k)]!.data as Float32Array);
+    this.lastGradNorm = clipGradNorm(grads, this.maxGradNorm);
     this.optimizer.step(
       this.keys.map((k) => this.param(k)),
       grads,
@@ -155,8 +162,21 @@ export type TrainOptions = {
   batch: number;
   seed: bigint;
   resolution: number;
-  /** Called after every step with its loss. */
-  onStep?: (step: number, loss: number) => void;
+  /** Gradient clipping by global norm; 0 or absent: off (the reference loop). */
+  maxGradNorm?: number;
+  /** The learning rate per 0-based step (default: constant `lr`). */
+  schedule?: LrSchedule;
+  /**
+   * Shuffle the images: one permutation per pass over the dataset, drawn from the run's generator
+   * right before the noise of the step that first uses it. Off (file-name order) by default.
+   */
+  shuffle?: boolean;
+  /** Checked before every step: aborting stops the loop within one step (`CanceledError`). */
+  signal?: AbortSignal;
+  /** Called after every step (0-based) with its loss, learning rate and gradient norm before clipping. */
+  onStep?: (step: number, loss: number, info: { lr: number; gradNorm: number }) => void;
+  /** The run's generator (default: `new TorchGenerator(seed)`); a fresh LoRA may have drawn from it already. */
+  generator?: TorchGenerator;
   backend?: InferenceBackend;
   /** Precomputed latents and conditioning (else computed from the model's VAE and text encoder). */
   data?: TrainingData;
@@ -170,9 +190,10 @@ export function referenceBatch(
   g: TorchGenerator,
   alphasCumprod: Float32Array,
   prediction: 'epsilon' | 'v_prediction',
+  /** The example for the i-th sample of the run (default: file-name order, cycling). */
+  pick: (i: number) => TrainingExample = (i) => data.examples[i % data.examples.length]!,
 ): StepBatch {
-  const n = data.examples.length;
-  const picked = Array.from({ length: batch }, (_, j) => data.examples[(step * batch + j) % n]!);
+  const picked = Array.from({ length: batch }, (_, j) => pick(step * batch + j));
   const per = data.latentDims.reduce((a, b) => a * b, 1);
   const perCond = data.condDims[0] * data.condDims[1];
   const noise = g.randn([batch, ...data.latentDims]);
@@ -228,16 +249,58 @@ export async function trainLora(options: TrainOptions): Promise<number[]> {
       sequence: data.condDims[0],
     };
     trainer = await LoraTrainer.create(config, safetensorsWeights(file), options.lora, optimizer, shape, backend);
-    const g = new TorchGenerator(options.seed);
+    trainer.maxGradNorm = options.maxGradNorm ?? 0;
+    const schedule = options.schedule ?? constantSchedule(options.lr);
+    const g = options.generator ?? new TorchGenerator(options.seed);
+    const order = new ShuffledOrder(data.examples, options.shuffle === true, g);
     const losses: number[] = [];
     for (let step = 0; step < options.steps; step++) {
-      const loss = await trainer.step(referenceBatch(data, step, options.batch, g, alphasCumprod, prediction));
+      if (options.signal?.aborted) throw new CanceledError('Training canceled');
+      optimizer.lr = schedule(step);
+      order.prepare((step + 1) * options.batch - 1);
+      const batch = referenceBatch(data, step, options.batch, g, alphasCumprod, prediction, (i) => order.at(i));
+      const loss = await trainer.step(batch);
       losses.push(loss);
-      options.onStep?.(step, loss);
+      options.onStep?.(step, loss, { lr: optimizer.lr, gradNorm: trainer.lastGradNorm });
     }
     return losses;
   } finally {
     await trainer?.release();
     await file.close();
+  }
+}
+
+/**
+ * The order samples are taken in: file-name order cycling, or with `shuffle` one permutation per
+ * pass (Fisher–Yates from the end, `randint(0, i + 1)` per position), drawn when first needed.
+ */
+export class ShuffledOrder {
+  private readonly epochs: number[][] = [];
+
+  constructor(
+    private readonly examples: readonly TrainingExample[],
+    private readonly shuffle: boolean,
+    private readonly g: TorchGenerator,
+  ) {}
+
+  /** Draws the permutations of every pass up to sample `last` (before that step's noise). */
+  prepare(last: number): void {
+    if (!this.shuffle) return;
+    const n = this.examples.length;
+    while (this.epochs.length <= Math.floor(last / n)) {
+      const perm = Array.from({ length: n }, (_, i) => i);
+      for (let i = n - 1; i > 0; i--) {
+        const j = this.g.randint(0, i + 1, 1)[0]!;
+        [perm[i], perm[j]] = [perm[j]!, perm[i]!];
+      }
+      this.epochs.push(perm);
+    }
+  }
+
+  at(i: number): TrainingExample {
+    const n = this.examples.length;
+    if (!this.shuffle) return this.examples[i % n]!;
+    this.prepare(i);
+    return this.examples[this.epochs[Math.floor(i / n)]![i % n]!]!;
   }
 }
