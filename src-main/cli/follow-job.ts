@@ -1,5 +1,6 @@
 /** Waits for a job to end while reporting its progress; resolves with its final view. */
 import type { JobView } from '../../src-shared/api';
+import { CanceledError, PinholeError } from '../../src-shared/errors';
 import type { CoreConnection } from './connection';
 
 const FINAL = new Set(['succeeded', 'failed', 'canceled']);
@@ -39,4 +40,34 @@ export async function followJob(
     const timer = setInterval(() => void check(), pollMs);
     void check();
   });
+}
+
+/**
+ * Follows a job this command queued until it ends: Ctrl-C cancels it, progress goes to the
+ * caller, and anything but success becomes the error a script can act on (cancelled → 130;
+ * the job's own bad-input codes kept; everything else a failure).
+ */
+export async function followJobToSuccess(
+  connection: CoreConnection,
+  jobId: string,
+  what: string,
+  onUpdate: (job: JobView) => void,
+): Promise<JobView> {
+  const onSigint = () => void connection.call('jobs.cancel', { jobId }).catch(() => undefined);
+  process.once('SIGINT', onSigint);
+  let final: JobView;
+  try {
+    final = await followJob(connection, jobId, onUpdate);
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  if (final.state === 'canceled') throw new CanceledError(`The ${what} was cancelled.`);
+  if (final.state !== 'succeeded') {
+    const code = final.error?.code;
+    throw new PinholeError(
+      code === 'INVALID_PARAMS' || code === 'NOT_FOUND' || code === 'IMPORT_REJECTED' ? code : 'INTERNAL',
+      final.error?.message ?? `The ${what} failed.`,
+    );
+  }
+  return final;
 }

@@ -6,13 +6,13 @@ import { copyFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { GenerateParams } from '../../../src-shared/api';
-import { CanceledError, PinholeError } from '../../../src-shared/errors';
+import { PinholeError } from '../../../src-shared/errors';
 import { describeIssues } from '../../../src-shared/api';
 import { libraryImageFile } from '../../studio';
 import type { CommandContext } from '../command';
 import { connect } from '../connection';
 import { EXIT } from '../exit-codes';
-import { followJob } from '../follow-job';
+import { followJobToSuccess } from '../follow-job';
 
 export const GENERATE_USAGE =
   'pinhole generate --model DIR --prompt TEXT [--negative TEXT] [--sampler euler|euler_a|ddim|dpmpp_2m|dpmpp_2m_karras|lcm|heun]\n' +
@@ -110,19 +110,9 @@ export async function generateCommand(ctx: CommandContext, argv: string[]): Prom
   try {
     const { jobId, seed } = await connection.call('generate.start', { request: parsed.data });
     out.info(`Generating with seed ${seed} (job ${jobId})`);
-    const onSigint = () => void connection.call('jobs.cancel', { jobId }).catch(() => undefined);
-    process.once('SIGINT', onSigint);
-    const final = await followJob(connection, jobId, (job) => out.progress('Generating', job.progress));
-    process.off('SIGINT', onSigint);
-    out.endProgress();
-    if (final.state === 'canceled') throw new CanceledError('The generation was cancelled.');
-    if (final.state !== 'succeeded') {
-      const code = final.error?.code;
-      throw new PinholeError(
-        code === 'INVALID_PARAMS' || code === 'NOT_FOUND' || code === 'IMPORT_REJECTED' ? code : 'INTERNAL',
-        final.error?.message ?? 'The generation failed.',
-      );
-    }
+    const final = await followJobToSuccess(connection, jobId, 'generation', (job) =>
+      out.progress('Generating', job.progress),
+    ).finally(() => out.endProgress());
     const { images } = final.result as { images: { sha256: string; seed: string; width: number; height: number }[] };
     const files = values.out ? outputNames(path.resolve(values.out), images.length) : [];
     for (const [i, image] of images.entries()) {

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeIssues, TrainParams, type JobProgress } from '../../../src-shared/api';
-import { CanceledError, PinholeError } from '../../../src-shared/errors';
+import { PinholeError } from '../../../src-shared/errors';
 
 /** The train job's result (the engine's `TrainResult`), as the CLI reads it. */
 type TrainJobResult = {
@@ -24,7 +24,7 @@ type TrainJobResult = {
 import type { CommandContext } from '../command';
 import { connect } from '../connection';
 import { EXIT } from '../exit-codes';
-import { followJob } from '../follow-job';
+import { followJobToSuccess } from '../follow-job';
 
 export const TRAIN_USAGE =
   'pinhole train --model DIR --images DIR --out FILE.safetensors [--rank R] [--alpha A] [--steps N] [--batch B]\n' +
@@ -102,12 +102,10 @@ export async function trainCommand(ctx: CommandContext, argv: string[]): Promise
   try {
     const { jobId, seed } = await connection.call('train.start', { request: parsed.data });
     out.info(`Training with seed ${seed} (job ${jobId})`);
-    const onSigint = () => void connection.call('jobs.cancel', { jobId }).catch(() => undefined);
-    process.once('SIGINT', onSigint);
     // Step lines go out live while they arrive in order; progress events are throttled, so any
     // step missed is printed from the job's result (exact losses), keeping the lines in order.
     let printed = 0;
-    const final = await followJob(connection, jobId, (job) => {
+    const final = await followJobToSuccess(connection, jobId, 'training', (job) => {
       const p = job.progress;
       if (p && out.json && p.step === printed + 1) {
         const step = stepMetrics(p);
@@ -118,17 +116,7 @@ export async function trainCommand(ctx: CommandContext, argv: string[]): Promise
       }
       const step = p ? stepMetrics(p) : null;
       out.progress(step ? `Training (loss ${step.loss.toFixed(4)})` : 'Training', p);
-    });
-    process.off('SIGINT', onSigint);
-    out.endProgress();
-    if (final.state === 'canceled') throw new CanceledError('The training was cancelled.');
-    if (final.state !== 'succeeded') {
-      const code = final.error?.code;
-      throw new PinholeError(
-        code === 'INVALID_PARAMS' || code === 'NOT_FOUND' || code === 'IMPORT_REJECTED' ? code : 'INTERNAL',
-        final.error?.message ?? 'The training failed.',
-      );
-    }
+    }).finally(() => out.endProgress());
     const result = final.result as TrainJobResult;
     if (out.json) {
       for (let i = printed; i < result.losses.length; i++) {
