@@ -104,9 +104,14 @@ describe('Gallery', () => {
       .toBe(64);
 
     await detail.getByRole('button', { name: 'Next →' }).click();
-    await expect.poll(() => detail.getByTestId('detail-title').innerText()).not.toBe(first);
+    // While the next image loads the title reads "Image": wait for the next image's own name.
+    await expect
+      .poll(async () => {
+        const title = await detail.getByTestId('detail-title').innerText();
+        return title !== first && /^tile-\d{3}\.png$/.test(title);
+      })
+      .toBe(true);
     const second = await detail.getByTestId('detail-title').innerText();
-    expect(second).toMatch(/^tile-\d{3}\.png$/);
     await app.screenshot('gallery-detail-next');
 
     await app.reload();
