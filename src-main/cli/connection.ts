@@ -130,3 +130,17 @@ async function connectRemote(baseUrl: string, token: string | null, wantEvents: 
     },
   };
 }
+
+/** `connect` for a command: its data home and version, the token from the environment. */
+export function connectForCommand(
+  ctx: { dataDir: string; version: string },
+  options: { runJobs: ConnectOptions['runJobs']; events: boolean },
+): Promise<CoreConnection> {
+  return connect({
+    dataDir: ctx.dataDir,
+    version: ctx.version,
+    runJobs: options.runJobs,
+    token: process.env['PINHOLE_TOKEN'] ?? null,
+    events: options.events,
+  });
+}

@@ -15,3 +15,4 @@ export {
 } from './host';
 export { loadModelFolder, type GenerateProgress, type GenerateRequest, type ModelFolder } from './pipelines';
 export { ClipTokenizer } from './text';
+export type { TrainRequest, TrainResult } from './training';

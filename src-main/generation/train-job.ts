@@ -7,8 +7,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { Seed, TRAIN_DEFAULTS, TrainParams, type TrainParams as Request } from '../../src-shared/api';
-import type { EngineClient } from '../engine';
-import type { TrainRequest, TrainResult } from '../engine/training';
+import type { EngineClient, TrainRequest, TrainResult } from '../engine';
 import type { JobHandler } from '../queue';
 
 export const TRAIN_JOB_KIND = 'train';

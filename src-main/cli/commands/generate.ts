@@ -10,7 +10,7 @@ import { PinholeError } from '../../../src-shared/errors';
 import { describeIssues } from '../../../src-shared/api';
 import { libraryImageFile } from '../../studio';
 import type { CommandContext } from '../command';
-import { connect } from '../connection';
+import { connectForCommand } from '../connection';
 import { EXIT } from '../exit-codes';
 import { followJobToSuccess } from '../follow-job';
 
@@ -100,13 +100,7 @@ export async function generateCommand(ctx: CommandContext, argv: string[]): Prom
   if (!parsed.success) throw new PinholeError('INVALID_PARAMS', describeIssues(parsed.error));
 
   const { out } = ctx;
-  const connection = await connect({
-    dataDir: ctx.dataDir,
-    version: ctx.version,
-    runJobs: 'own',
-    token: process.env['PINHOLE_TOKEN'] ?? null,
-    events: true,
-  });
+  const connection = await connectForCommand(ctx, { runJobs: 'own', events: true });
   try {
     const { jobId, seed } = await connection.call('generate.start', { request: parsed.data });
     out.info(`Generating with seed ${seed} (job ${jobId})`);

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import type { ImportFileResult } from '../../../src-shared/api';
 import { CanceledError, PinholeError } from '../../../src-shared/errors';
 import type { CommandContext } from '../command';
-import { connect } from '../connection';
+import { connectForCommand } from '../connection';
 import { EXIT } from '../exit-codes';
 import { followJob } from '../follow-job';
 
@@ -24,13 +24,7 @@ export async function importCommand(ctx: CommandContext, argv: string[]): Promis
   if (positionals.length === 0)
     throw new PinholeError('INVALID_PARAMS', `Name at least one file or folder.\nUsage: ${IMPORT_USAGE}`);
   const { out } = ctx;
-  const connection = await connect({
-    dataDir: ctx.dataDir,
-    version: ctx.version,
-    runJobs: 'own',
-    token: process.env['PINHOLE_TOKEN'] ?? null,
-    events: true,
-  });
+  const connection = await connectForCommand(ctx, { runJobs: 'own', events: true });
   try {
     const printed = new Set<number>();
     const counts = { accepted: 0, duplicate: 0, rejected: 0 };

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import type { JobView } from '../../../src-shared/api';
 import { PinholeError } from '../../../src-shared/errors';
 import type { CommandContext } from '../command';
-import { connect } from '../connection';
+import { connectForCommand, type CoreConnection } from '../connection';
 import { EXIT } from '../exit-codes';
 import { formatDuration } from '../output';
 
@@ -19,13 +19,7 @@ export async function jobsCommand(ctx: CommandContext, argv: string[]): Promise<
   });
   const [sub, ...rest] = positionals;
   const { out } = ctx;
-  const connection = await connect({
-    dataDir: ctx.dataDir,
-    version: ctx.version,
-    runJobs: sub === 'run' ? 'all' : 'none',
-    token: process.env['PINHOLE_TOKEN'] ?? null,
-    events: sub === 'watch',
-  });
+  const connection = await connectForCommand(ctx, { runJobs: sub === 'run' ? 'all' : 'none', events: sub === 'watch' });
   try {
     if (sub === undefined || sub === 'list') {
       const jobs = await connection.call('jobs.list', { limit: Number(values.limit) || 50 });
@@ -61,7 +55,7 @@ export async function jobsCommand(ctx: CommandContext, argv: string[]): Promise<
 }
 
 /** Shows live progress of running and queued jobs until none is left. */
-async function watch(ctx: CommandContext, connection: Awaited<ReturnType<typeof connect>>): Promise<number> {
+async function watch(ctx: CommandContext, connection: CoreConnection): Promise<number> {
   const { out } = ctx;
   for (;;) {
     const active = await connection.call('jobs.list', { states: ['running', 'queued'], limit: 100 });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { PinholeError } from '../../../src-shared/errors';
 import type { CommandContext } from '../command';
-import { connect } from '../connection';
+import { connectForCommand } from '../connection';
 import { EXIT } from '../exit-codes';
 
 export const TOKENIZE_USAGE = 'pinhole tokenize --model DIR [--json] TEXT';
@@ -20,13 +20,7 @@ export async function tokenizeCommand(ctx: CommandContext, argv: string[]): Prom
     throw new PinholeError('INVALID_PARAMS', `Quote the text as one argument.\nUsage: ${TOKENIZE_USAGE}`);
   }
   const text = positionals[0] ?? '';
-  const connection = await connect({
-    dataDir: ctx.dataDir,
-    version: ctx.version,
-    runJobs: 'none',
-    token: process.env['PINHOLE_TOKEN'] ?? null,
-    events: false,
-  });
+  const connection = await connectForCommand(ctx, { runJobs: 'none', events: false });
   try {
     const result = await connection.call('text.tokenize', { model: path.resolve(values.model), text });
     if (ctx.out.json) ctx.out.line(result);

@@ -22,7 +22,7 @@ type TrainJobResult = {
   timings: { totalMs: number; msPerStep: number };
 };
 import type { CommandContext } from '../command';
-import { connect } from '../connection';
+import { connectForCommand } from '../connection';
 import { EXIT } from '../exit-codes';
 import { followJobToSuccess } from '../follow-job';
 
@@ -92,13 +92,7 @@ export async function trainCommand(ctx: CommandContext, argv: string[]): Promise
   if (!parsed.success) throw new PinholeError('INVALID_PARAMS', describeIssues(parsed.error));
 
   const { out } = ctx;
-  const connection = await connect({
-    dataDir: ctx.dataDir,
-    version: ctx.version,
-    runJobs: 'own',
-    token: process.env['PINHOLE_TOKEN'] ?? null,
-    events: true,
-  });
+  const connection = await connectForCommand(ctx, { runJobs: 'own', events: true });
   try {
     const { jobId, seed } = await connection.call('train.start', { request: parsed.data });
     out.info(`Training with seed ${seed} (job ${jobId})`);
