@@ -4,15 +4,7 @@
  */
 export { AdamW, Sgd, type AdamWOptions, type Optimizer } from './optimizers';
 export { listImages, prepareTrainingData, type TrainingData, type TrainingExample } from './data';
-export {
-  buildTrainingModel,
-  LoraTrainer,
-  referenceBatch,
-  ShuffledOrder,
-  trainLora,
-  type StepBatch,
-  type TrainingShape,
-  type TrainOptions,
-} from './trainer';
+export { buildTrainingModel, LoraTrainer, type StepBatch, type TrainingShape } from './training-graph';
+export { referenceBatch, ShuffledOrder, trainLora, type TrainOptions } from './trainer';
 export { clipGradNorm, constantSchedule, globalGradNorm, type LrSchedule } from './clip';
 export { runTraining, type RunTrainingOptions, type TrainProgress, type TrainRequest, type TrainResult } from './run';
