@@ -13,8 +13,10 @@ const MAIN_LAYERS = {
   storage: ['platform'],
   queue: ['platform', 'storage'],
   library: ['platform', 'storage', 'queue'],
-  generation: ['platform', 'storage', 'queue', 'library', 'engine'],
-  studio: ['platform', 'storage', 'queue', 'library', 'engine', 'generation'],
+  // The models library (stored model files, their import and downloads).
+  models: ['platform', 'storage', 'queue', 'engine'],
+  generation: ['platform', 'storage', 'queue', 'library', 'engine', 'models'],
+  studio: ['platform', 'storage', 'queue', 'library', 'engine', 'generation', 'models'],
   server: ['platform', 'studio'],
   cli: ['platform', 'studio', 'server'],
   app: ['platform', 'studio', 'engine'],

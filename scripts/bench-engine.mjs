@@ -12,7 +12,12 @@
 // preview every 4 steps); the tiny model is also timed bare (no signal, callback or previews). The first
 // generation of each process (session loads) is reported apart from the warm ones.
 // The TypeScript side is scripts/bench/engine-*.ts, bundled into dist/bench. Knobs: BENCH_ENGINE_RUNS,
-// BENCH_ENGINE_MID_RUNS, BENCH_ENGINE_THREADS, PINHOLE_EP (see benchEngineFigures).
+// BENCH_ENGINE_MID_RUNS, BENCH_ENGINE_THREADS, BENCH_ENGINE_SPINNING, BENCH_ENGINE_WEBGPU, PINHOLE_EP (see
+// benchEngineFigures).
+// WebGPU: the tiny model also runs on onnxruntime-node's WebGPU provider (forced), labelled as software
+// rendering when the machine has no GPU device (Mesa's lavapipe then runs the shaders on the CPU: a check that
+// the GPU path works, not a GPU speed figure), and ORT's verbose log of node placements lists the nodes of
+// each model that WebGPU leaves to the CPU.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, readFileSync, readSync, closeSync, readdirSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -50,19 +55,36 @@ async function bundle() {
   });
 }
 
-/** Runs this script as a child (`--child <mode> <arg>`) and returns the JSON it prints. */
-function child(mode, arg) {
+/** Dawn wants a private runtime folder (it warns on every session without one). */
+function childEnv() {
+  if (process.env.XDG_RUNTIME_DIR) return process.env;
+  return { ...process.env, XDG_RUNTIME_DIR: mkdtempSync(path.join(tmpdir(), 'pinhole-xdg-')) };
+}
+
+/**
+ * Runs this script as a child (`--child <mode> <arg>`) and returns the JSON it prints. With `stderrFile`, the
+ * child's stderr goes to that file instead of a pipe: Node makes its pipes non-blocking, and ORT's native log
+ * stream gives up for good at the first full pipe, so a long verbose log only survives whole in a file.
+ */
+function child(mode, arg, stderrFile) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [self, '--child', mode, arg], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const errFd = stderrFile ? openSync(stderrFile, 'w') : undefined;
+    const proc = spawn(process.execPath, [self, '--child', mode, arg], {
+      stdio: ['ignore', 'pipe', errFd ?? 'pipe'],
+      env: childEnv(),
+    });
+    if (errFd !== undefined) closeSync(errFd);
     let stdout = '';
     let stderr = '';
     proc.stdout.on('data', (d) => (stdout += d));
-    proc.stderr.on('data', (d) => (stderr += d));
+    proc.stderr?.on('data', (d) => (stderr += d));
     proc.on('error', reject);
-    proc.on('exit', (code) => {
+    // 'close', not 'exit': the process may exit before its pipes are drained.
+    proc.on('close', (code) => {
       const line = stdout.split('\n').find((l) => l.startsWith(RESULT_PREFIX));
       if (code !== 0 || !line) {
-        reject(new Error(`engine bench child (${mode}) exited ${code}: ${stderr.slice(-2000)}`));
+        const tail = stderrFile ? readFileSync(stderrFile, 'utf8') : stderr;
+        reject(new Error(`engine bench child (${mode}) exited ${code}: ${tail.slice(-2000)}`));
         return;
       }
       resolve(JSON.parse(line.slice(RESULT_PREFIX.length)));
@@ -70,9 +92,71 @@ function child(mode, arg) {
   });
 }
 
+const MODEL_MARK = 'ENGINE_BENCH_MODEL=';
+
+/** Child: creates a WebGPU session for each model with ORT's verbose log on (placements go to stderr). */
+async function logPlacements(models) {
+  const { default: ort } = await import('onnxruntime-node');
+  ort.env.logLevel = 'verbose';
+  for (const { name, file } of models) {
+    process.stderr.write(`${MODEL_MARK}${name}\n`);
+    const session = await ort.InferenceSession.create(file, {
+      executionProviders: ['webgpu'],
+      logSeverityLevel: 0,
+    });
+    await session.release();
+  }
+  return { models: models.map((m) => m.name) };
+}
+
+/**
+ * ORT's "Node placements" log per model: nodes per execution provider, and the CPU's nodes by op type. ORT puts
+ * shape arithmetic (int64 Shape/Gather/Concat/Unsqueeze… feeding Reshape) on the CPU on purpose; the rest are
+ * ops the WebGPU provider has no kernel for.
+ */
+export function parsePlacements(stderr) {
+  const out = {};
+  let model;
+  let provider;
+  for (const line of stderr.split('\n')) {
+    if (line.startsWith(MODEL_MARK)) {
+      model = line.slice(MODEL_MARK.length).trim();
+      out[model] = { nodes: {}, cpuOps: {}, cpuNodes: [] };
+      continue;
+    }
+    if (!model) continue;
+    const placed = /Node\(s\) placed on \[(\w+)\]\. Number of nodes: (\d+)/.exec(line);
+    if (placed) {
+      provider = placed[1].replace('ExecutionProvider', '');
+      out[model].nodes[provider] = Number(placed[2]);
+      continue;
+    }
+    const node = /VerifyEachNodeIsAssignedToAnEp\]\s{3}(\S+) \((.*)\)\s*$/.exec(line);
+    if (node && provider === 'CPU') {
+      out[model].cpuOps[node[1]] = (out[model].cpuOps[node[1]] ?? 0) + 1;
+      out[model].cpuNodes.push(`${node[1]} ${node[2]}`);
+    }
+  }
+  return out;
+}
+
+/** WebGPU placements of some model files (a child process, so ORT's native log can be read). */
+export async function webgpuPlacements(models) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pinhole-bench-ort-log-'));
+  try {
+    const log = path.join(dir, 'stderr.log');
+    await child('placements', JSON.stringify(models), log);
+    return parsePlacements(readFileSync(log, 'utf8'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function childMain(mode, arg) {
   let result;
-  if (mode === 'build') {
+  if (mode === 'placements') {
+    result = await logPlacements(JSON.parse(arg));
+  } else if (mode === 'build') {
     const { dir, fixture } = JSON.parse(arg);
     const { buildMidModel } = await import(pathToFileURL(path.join(DIST, 'engine-build.mjs')).href);
     result = await buildMidModel(dir, fixture);
@@ -210,6 +294,41 @@ function lines(fig, heading) {
   return out;
 }
 
+/** Spinning on vs off (the engine's default), same model and request, one run. */
+function spinningLines(off, on) {
+  const row = (fig) =>
+    `${f2(fig.overhead.sharePct)} % outside session.run, ${f2(fig.wallMsMedian / 1000)} s/image, UNet ${f1(fig.unetMsPerStep)} ms/step`;
+  return [
+    `    ${'intra-op spinning off (default)'.padEnd(36)} ${row(off)}`,
+    `    ${'intra-op spinning on (ORT default)'.padEnd(36)} ${row(on)}`,
+  ];
+}
+
+/** The WebGPU figures, named and labelled as software rendering where they are. */
+function webgpuLines(w, request) {
+  if (!w.overhead) return [`  engine on WebGPU: skipped — ${w.skipped}`];
+  const how = w.softwareRendering
+    ? 'SOFTWARE RENDERING: no GPU on this machine, Mesa lavapipe (Vulkan on the CPU) runs the shaders — proves the GPU path, not GPU speed'
+    : 'GPU adapter';
+  const perImage = (n) => f1(n / (w.overhead.runs + 1));
+  const out = [
+    `  engine on the webgpu execution provider (${how}), sd15-tiny ${request.width}×${request.height}, ${STEPS} steps:`,
+    `    ${'speed, memory'.padEnd(36)} ${f2(w.stepsPerSecond)} steps/s (UNet ${f1(w.unetMsPerStep)} ms/step), peak RSS ${f1(w.peakRssMb)} MB, outside session.run ${f2(w.overhead.sharePct)} %`,
+    `    ${'device residency'.padEnd(36)} ${perImage(w.device.uploads)} conditioning uploads and ${perImage(w.device.deviceFeeds)} device feeds per image (${STEPS} steps), ${w.device.live} device tensors left`,
+  ];
+  for (const [model, p] of Object.entries(w.placements ?? {})) {
+    const ops = Object.entries(p.cpuOps)
+      .sort((a, b) => b[1] - a[1])
+      .map(([op, n]) => `${op} ${n}`)
+      .join(', ');
+    out.push(
+      `    ${`placement: ${model}`.padEnd(36)} ${p.nodes.WebGpu ?? 0} nodes on WebGPU, ${p.nodes.CPU ?? 0} on CPU${ops ? ` (${ops})` : ''}`,
+    );
+  }
+  if (w.midPlacementError) out.push(`    placement of the mid-size model failed: ${w.midPlacementError}`);
+  return out;
+}
+
 /**
  * Builds the mid-size model in `work`, runs both models in child processes and returns the figures and the
  * table lines. Knobs: BENCH_ENGINE_RUNS (tiny, default 5), BENCH_ENGINE_MID_RUNS (default 2),
@@ -220,22 +339,45 @@ export async function benchEngineFigures(work, log = (m) => process.stderr.write
   if (!fixtures) return { figures: { skipped: 'shared/fixtures not found (set PINHOLE_FIXTURES)' }, lines: [] };
   const tinyDir = path.join(fixtures, 'sd15-tiny');
   const threads = process.env.BENCH_ENGINE_THREADS ? Number(process.env.BENCH_ENGINE_THREADS) : undefined;
+  const spinning = process.env.BENCH_ENGINE_SPINNING ? process.env.BENCH_ENGINE_SPINNING === '1' : undefined;
   const loadBefore = loadavg()[0];
   const started = performance.now();
   await bundle();
 
   log('engine: sd15-tiny, 20-step txt2img…');
-  const tinyRaw = await child(
-    'run',
-    JSON.stringify({
-      modelDir: tinyDir,
-      steps: STEPS,
-      runs: Math.max(1, Number(process.env.BENCH_ENGINE_RUNS ?? 5)),
-      bareRuns: 3,
-      profileRuns: 3,
-      threads,
-    }),
-  );
+  const tinyRun = (extra) =>
+    child(
+      'run',
+      JSON.stringify({
+        modelDir: tinyDir,
+        steps: STEPS,
+        runs: Math.max(1, Number(process.env.BENCH_ENGINE_RUNS ?? 5)),
+        bareRuns: 3,
+        profileRuns: 3,
+        threads,
+        spinning,
+        ...extra,
+      }),
+    );
+  const tinyRaw = await tinyRun({});
+  // The same with ORT's intra-op threads spinning (ORT's own default), for the ratio within this run.
+  log('engine: sd15-tiny again with intra-op spinning on…');
+  const spinRaw = await tinyRun({ spinning: !(spinning ?? false), bareRuns: 0, profileRuns: 0, runs: 3 });
+
+  let webgpu = { skipped: 'BENCH_ENGINE_WEBGPU=0' };
+  if (process.env.BENCH_ENGINE_WEBGPU !== '0') {
+    log('engine: sd15-tiny on WebGPU…');
+    try {
+      const raw = await tinyRun({ provider: 'webgpu', runs: 2, bareRuns: 0, profileRuns: 0 });
+      const components = ['text_encoder', 'unet', 'vae_decoder'];
+      const placements = await webgpuPlacements(
+        components.map((c) => ({ name: `sd15-tiny ${c}`, file: path.join(tinyDir, c, 'model.onnx') })),
+      );
+      webgpu = { raw, placements };
+    } catch (error) {
+      webgpu = { skipped: String(error?.message ?? error).split('\n')[0] };
+    }
+  }
   const tinyParams = {
     unet: safetensorsParams(path.join(tinyDir, 'unet')),
     textEncoder: safetensorsParams(path.join(tinyDir, 'text_encoder')),
@@ -256,11 +398,30 @@ export async function benchEngineFigures(work, log = (m) => process.stderr.write
       bareRuns: 0,
       profileRuns: 0,
       threads,
+      spinning,
     }),
   );
+  if (webgpu.placements) {
+    // The mid-size model is built by the engine's own builders: where WebGPU leaves its nodes matters most.
+    try {
+      Object.assign(
+        webgpu.placements,
+        await webgpuPlacements(
+          ['text_encoder', 'unet', 'vae_decoder'].map((c) => ({
+            name: `mid-size (our builder) ${c}`,
+            file: path.join(midDir, c, 'model.onnx'),
+          })),
+        ),
+      );
+    } catch (error) {
+      webgpu.midPlacementError = String(error?.message ?? error).split('\n')[0];
+    }
+  }
   rmSync(midDir, { recursive: true, force: true });
 
   const tiny = summarize('sd15-tiny', tinyRaw, tinyParams);
+  const spin = summarize('sd15-tiny, intra-op spinning on', spinRaw, tinyParams);
+  const gpu = webgpu.raw ? summarize('sd15-tiny on WebGPU', webgpu.raw, tinyParams) : null;
   const mid = summarize('mid-size SD-1.x (random weights)', midRaw, built.parameters);
   mid.architecture =
     'UNet block_out_channels [128,256,256,256], 2 layers/block, cross_attention_dim 768, 8 heads; ' +
@@ -276,6 +437,17 @@ export async function benchEngineFigures(work, log = (m) => process.stderr.write
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model ?? 'unknown',
     intraOpThreads: threads ?? 'ORT default',
+    intraOpSpinning: spinning ?? false,
+    tinySpinningOn: spin,
+    webgpu: gpu
+      ? {
+          ...gpu,
+          softwareRendering: !webgpu.raw.gpuDevicePresent,
+          device: webgpu.raw.device,
+          placements: webgpu.placements,
+          ...(webgpu.midPlacementError ? { midPlacementError: webgpu.midPlacementError } : {}),
+        }
+      : webgpu,
     loadAverage1m: { before: loadBefore, after: loadavg()[0] },
     steps: STEPS,
     tiny,
@@ -289,6 +461,8 @@ export async function benchEngineFigures(work, log = (m) => process.stderr.write
       tiny,
       `sd15-tiny fixture, ${r.width}×${r.height}: ${mParams(tinyParams.total)} params (UNet ${mParams(tinyParams.unet)}, text ${mParams(tinyParams.textEncoder)}, VAE ${mParams(tinyParams.vae)})`,
     ),
+    ...spinningLines(tiny, spin),
+    ...webgpuLines(figures.webgpu, r),
     ...lines(
       mid,
       `mid-size SD-1.x, random weights, ${mid.request.width}×${mid.request.height}: ${mParams(built.parameters.total)} params (UNet ${mParams(built.parameters.unet)}, text ${mParams(built.parameters.textEncoder)}, VAE ${mParams(built.parameters.vae)})`,

@@ -8,10 +8,10 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import sharp from 'sharp';
-import { benchEngineFigures } from './bench-engine.mjs';
+import { benchEngineFigures, findFixtures } from './bench-engine.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = path.join(root, 'bin/pinhole.js');
@@ -120,11 +120,62 @@ async function gallery() {
   return benchGallery(path.join(work, 'gallery-home'), GALLERY_COUNT);
 }
 
+// The SD 1.5-size checkpoint import runs in its own process so that its peak RSS is the import's alone.
+async function checkpointImport() {
+  const out = path.join(root, 'dist/bench/checkpoint-import.mjs');
+  await build({
+    entryPoints: [path.join(root, 'scripts/bench/checkpoint-import.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    packages: 'external',
+    outfile: out,
+    logLevel: 'warning',
+  });
+  process.stderr.write('bench: importing an SD 1.5-size single-file checkpoint (≈2 GB, several minutes)…\n');
+  const child = spawn(process.execPath, [out, root, work], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let stdout = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  if (code !== 0) throw new Error(`checkpoint import bench exited ${code}`);
+  return JSON.parse(stdout.trim().split('\n').at(-1));
+}
+
+/** LoRA training steps (scripts/bench/train-*.ts, bundled into dist/bench; see train-figures.ts). */
+async function benchTraining() {
+  try {
+    const dist = path.join(root, 'dist/bench');
+    await build({
+      entryPoints: {
+        'train-step': path.join(root, 'scripts/bench/train-step.ts'),
+        'train-figures': path.join(root, 'scripts/bench/train-figures.ts'),
+      },
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'esm',
+      packages: 'external',
+      outdir: dist,
+      outExtension: { '.js': '.mjs' },
+      logLevel: 'warning',
+    });
+    const { benchTrainingFigures } = await import(pathToFileURL(path.join(dist, 'train-figures.mjs')).href);
+    return await benchTrainingFigures(dist, findFixtures());
+  } catch (error) {
+    process.exitCode = 1;
+    return {
+      figures: { error: String(error?.stack ?? error) },
+      lines: [`  training: FAILED — ${String(error?.message ?? error)}`],
+    };
+  }
+}
+
 try {
   const starts = [];
   for (let i = 0; i < 5; i++) starts.push(await coldStart());
   const imp = await importThroughput();
   const gal = await gallery();
+  const ckpt = await checkpointImport();
   let engine;
   try {
     engine = await benchEngineFigures(work);
@@ -136,12 +187,14 @@ try {
       lines: [`  engine: FAILED — ${String(error?.message ?? error)}`],
     };
   }
+  const training = await benchTraining();
   const figures = {
     serveColdStartMs: { median: median(starts), min: Math.min(...starts), runs: starts.length },
     import: { count: IMPORT_COUNT, size: '2048x1536', ...imp },
     gallery: gal,
     benchProcessPeakRssMb: process.resourceUsage().maxRSS / 1024,
     engine: engine.figures,
+    training: training.figures,
   };
   const f = (n) => n.toFixed(1);
   console.log('Pinhole Studio — bench');
@@ -156,6 +209,11 @@ try {
   );
   console.log(`  bench process peak RSS                ${f(figures.benchProcessPeakRssMb)} MB`);
   for (const line of engine.lines) console.log(line);
+  for (const line of training.lines) console.log(line);
+  console.log(
+    `  checkpoint import (${f(ckpt.checkpointMb)} MB)         cold ${f(ckpt.coldSeconds)} s (${f(ckpt.coldMbPerSecond)} MB/s), warm ${f(ckpt.warmSeconds)} s, peak RSS ${f(ckpt.peakRssMb)} MB`,
+  );
+  figures.checkpointImport = ckpt;
   console.log(JSON.stringify(figures));
 } finally {
   rmSync(work, { recursive: true, force: true });

@@ -9,7 +9,7 @@
 import { Session, type Profiler } from 'node:inspector/promises';
 import path from 'node:path';
 import { Engine, type GenerateRequest, type GenerateResult } from '../../src-main/engine/pipelines';
-import type { InferenceBackend, RawSession } from '../../src-main/engine/runtime';
+import { hasGpuDevice, type InferenceBackend, type RawSession } from '../../src-main/engine/runtime';
 import { createOrtBackend } from '../../src-main/engine/runtime/ort-backend';
 
 type Span = { readonly component: string; readonly start: number; readonly end: number };
@@ -30,6 +30,9 @@ class Recorder {
 function timedBackend(inner: InferenceBackend, rec: Recorder): InferenceBackend {
   return {
     listProviders: () => inner.listProviders(),
+    // Device residency passes through untimed: an upload is once per generation, not a step.
+    ...(inner.keepsTensorsOnDevice ? { keepsTensorsOnDevice: (p) => inner.keepsTensorsOnDevice?.(p) ?? false } : {}),
+    ...(inner.upload ? { upload: (t, o) => inner.upload!(t, o) } : {}),
     async createSession(model, options): Promise<RawSession> {
       const component = typeof model === 'string' ? path.basename(path.dirname(model)) : 'probe';
       const start = performance.now();
@@ -38,10 +41,10 @@ function timedBackend(inner: InferenceBackend, rec: Recorder): InferenceBackend 
       return {
         inputs: raw.inputs,
         outputs: raw.outputs,
-        async run(feeds, fetches) {
+        async run(feeds, fetches, deviceFeeds) {
           const s = performance.now();
           try {
-            return await raw.run(feeds, fetches);
+            return await raw.run(feeds, fetches, deviceFeeds);
           } finally {
             rec.runs.push({ component, start: s, end: performance.now() });
           }
@@ -190,6 +193,10 @@ export interface EngineBenchOptions {
   readonly profileRuns: number;
   /** ORT intra-op threads; ORT's default (the physical cores) when absent. */
   readonly threads?: number | undefined;
+  /** Whether ORT's intra-op threads spin; the engine's default when absent. */
+  readonly spinning?: boolean | undefined;
+  /** The execution provider; `PINHOLE_EP`, else `cpu`, when absent. */
+  readonly provider?: string | undefined;
 }
 
 export interface EngineBenchResult {
@@ -202,6 +209,10 @@ export interface EngineBenchResult {
   readonly bare: RunBreakdown[];
   readonly profile: CpuProfileSummary | undefined;
   readonly peakRssMb: number;
+  /** Whether the machine has a GPU device node (false: a WebGPU adapter is a software rasterizer). */
+  readonly gpuDevicePresent: boolean;
+  /** Host → device traffic of the whole process (device residency; zero on the CPU provider). */
+  readonly device: { uploads: number; uploadedBytes: number; deviceFeeds: number; live: number };
 }
 
 /** Runs the engine on one model folder and returns the raw measurements (summarised by the caller). */
@@ -209,8 +220,11 @@ export async function benchEngine(options: EngineBenchOptions): Promise<EngineBe
   const rec = new Recorder();
   const engine = new Engine({
     backend: timedBackend(createOrtBackend(), rec),
-    provider: process.env['PINHOLE_EP'] ?? 'cpu',
-    ...(options.threads !== undefined ? { sessionDefaults: { intraOpNumThreads: options.threads } } : {}),
+    provider: options.provider ?? process.env['PINHOLE_EP'] ?? 'cpu',
+    sessionDefaults: {
+      ...(options.threads !== undefined ? { intraOpNumThreads: options.threads } : {}),
+      ...(options.spinning !== undefined ? { intraOpSpinning: options.spinning } : {}),
+    },
   });
   try {
     const selection = await engine.provider();
@@ -287,6 +301,8 @@ export async function benchEngine(options: EngineBenchOptions): Promise<EngineBe
       bare,
       profile,
       peakRssMb,
+      gpuDevicePresent: hasGpuDevice(),
+      device: { ...engine.runtime.deviceCounters },
     };
   } finally {
     await engine.dispose();

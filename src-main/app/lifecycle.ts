@@ -6,11 +6,12 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { app, dialog, type BrowserWindow } from 'electron';
+import { app, dialog, safeStorage, type BrowserWindow } from 'electron';
 import type { EngineLauncher } from '../engine';
 import { utilityProcessLauncher } from './engine-launcher';
 import { registerIpc, type IpcStudio } from './ipc';
 import { handleProtocols, registerPrivilegedSchemes, type MediaSource } from './protocol';
+import { createDesktopTokenStore, type KeychainTokenStore } from './token-store';
 import { loadElectronUpdater, startUpdater } from './updater';
 import { createMainWindow } from './window';
 
@@ -21,6 +22,8 @@ export type StudioFactory = (options: {
   mode: 'desktop';
   version: string;
   engineLauncher: (env: NodeJS.ProcessEnv) => EngineLauncher;
+  /** Download access tokens, kept encrypted with the OS keychain (Electron `safeStorage`). */
+  tokenStore: KeychainTokenStore;
 }) => DesktopStudio;
 
 /** Where the built renderer and preload live. */
@@ -96,6 +99,7 @@ export function runApp(options: { createStudio: StudioFactory; paths: AppPaths }
         mode: 'desktop',
         version: app.getVersion(),
         engineLauncher: (env) => utilityProcessLauncher(options.paths.engineEntry, env),
+        tokenStore: createDesktopTokenStore(safeStorage, app.getPath('userData')),
       });
       studio = ready;
       handleProtocols({ rendererDir: options.paths.rendererDir, studio: ready });

@@ -2,7 +2,9 @@
  * The two custom protocols of the desktop app:
  *   - `pinhole-app://app/...` serves the built renderer from dist/renderer (never file://,
  *     so the renderer gets a real origin, a CSP header and no access to the filesystem);
- *   - `pinhole-media://images|thumbs/<sha256>` serves library media by content hash only.
+ *   - `pinhole-media://images|thumbs|inputs/<sha256>` serves library media and kept init images by
+ *     content hash only; `pinhole-media://training/<job id>/<sample-i | checkpoint-step>` a training
+ *     run's samples, resolved from the job's recorded artifacts (no path ever travels in a URL).
  * URL → file resolution is pure (and unit-tested); the Electron glue below it is thin.
  */
 import path from 'node:path';
@@ -12,12 +14,17 @@ import { APP_SCHEME, MEDIA_SCHEME } from '../../src-shared/api/bridge';
 import { SECURITY_HEADERS } from './security';
 
 /** What the media protocol needs from the studio. */
+type MediaFile = { path: string; contentType: string };
 export type MediaSource = {
-  mediaFile(kind: 'images' | 'thumbs', sha256: string): { path: string; contentType: string } | null;
+  mediaFile(kind: 'images' | 'thumbs' | 'inputs', sha256: string): MediaFile | null;
+  trainingMedia(jobId: string, name: string): MediaFile | null;
 };
 
 const APP_URL = new RegExp(`^${APP_SCHEME}://app(/[^?#]*)?(?:[?#].*)?$`, 'i');
-const MEDIA_URL = new RegExp(`^${MEDIA_SCHEME}://(images|thumbs)/([0-9a-f]{64})$`);
+const MEDIA_URL = new RegExp(`^${MEDIA_SCHEME}://(images|thumbs|inputs)/([0-9a-f]{64})$`);
+const TRAINING_URL = new RegExp(
+  `^${MEDIA_SCHEME}://training/([A-Za-z0-9_-]{1,64})/((?:sample|checkpoint)-[0-9]{1,9})$`,
+);
 
 /**
  * Maps a `pinhole-app://app/<path>` request to a file inside `rendererDir`, or null.
@@ -46,11 +53,18 @@ export function resolveAppAsset(rendererDir: string, requestUrl: string): string
   return file.startsWith(root + path.sep) ? file : null;
 }
 
-/** Maps `pinhole-media://images/<sha>` or `.../thumbs/<sha>` to the studio's file, or null. */
-export function resolveMedia(studio: MediaSource, requestUrl: string): { path: string; contentType: string } | null {
+/** Maps a content-addressed media URL to the studio's file, or null. */
+export function resolveMedia(studio: MediaSource, requestUrl: string): MediaFile | null {
   const match = MEDIA_URL.exec(requestUrl);
   if (!match) return null;
-  return studio.mediaFile(match[1] as 'images' | 'thumbs', match[2] as string);
+  return studio.mediaFile(match[1] as 'images' | 'thumbs' | 'inputs', match[2] as string);
+}
+
+/** Maps `pinhole-media://training/<job>/<sample-i | checkpoint-step>` to the run's file, or null. */
+export function resolveTrainingMedia(studio: MediaSource, requestUrl: string): MediaFile | null {
+  const match = TRAINING_URL.exec(requestUrl);
+  if (!match) return null;
+  return studio.trainingMedia(match[1] as string, match[2] as string);
 }
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
@@ -118,6 +132,9 @@ export function handleProtocols(options: { rendererDir: string; studio: MediaSou
   });
   protocol.handle(MEDIA_SCHEME, (request) => {
     if (request.method !== 'GET') return plain(405, 'Method not allowed');
+    const training = resolveTrainingMedia(options.studio, request.url);
+    // A resumed run rewrites its samples and checkpoints in place: no long-lived caching.
+    if (training) return serveFile(training.path, training.contentType, { 'Cache-Control': 'private, no-cache' });
     const media = resolveMedia(options.studio, request.url);
     // Content-addressed: a URL's bytes never change, so the renderer may cache them forever.
     return media

@@ -11,6 +11,7 @@ import type { CommandContext } from './command';
 import { generateCommand, GENERATE_USAGE } from './commands/generate';
 import { importCommand, IMPORT_USAGE } from './commands/import';
 import { jobsCommand, JOBS_USAGE } from './commands/jobs';
+import { modelsCommand, MODELS_USAGE } from './commands/models';
 import { serveCommand, SERVE_USAGE } from './commands/serve';
 import { tokenizeCommand, TOKENIZE_USAGE } from './commands/tokenize';
 import { trainCommand, TRAIN_USAGE } from './commands/train';
@@ -30,6 +31,7 @@ Usage:
   ${GENERATE_USAGE}
   ${TRAIN_USAGE}
   ${JOBS_USAGE}
+  ${MODELS_USAGE}
   ${TOKENIZE_USAGE}
 
 Every command takes --data-dir DIR (default: $PINHOLE_HOME or ~/.pinhole).
@@ -80,6 +82,8 @@ export async function main(argv: string[]): Promise<number> {
         return await trainCommand(ctx, args);
       case 'jobs':
         return await jobsCommand(ctx, args);
+      case 'models':
+        return await modelsCommand(ctx, args);
       case 'tokenize':
         return await tokenizeCommand(ctx, args);
       default:

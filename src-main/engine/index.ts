@@ -14,5 +14,16 @@ export {
   type EngineLauncher,
 } from './host';
 export { loadModelFolder, type GenerateProgress, type GenerateRequest, type ModelFolder } from './pipelines';
-export { ClipTokenizer } from './text';
-export type { TrainRequest, TrainResult } from './training';
+export { type PromptNetworks } from './pipelines';
+export { parseLoraTags, stripNetworkTags, type PromptLoraTag } from './lora';
+export { chunkPrompt, cleanText, ClipTokenizer, readTextualInversion } from './text';
+export {
+  a1111ShortHash,
+  convertModel,
+  inspectModelFile,
+  readTorchFile,
+  type ConvertOptions,
+  type ConvertProgress,
+  type ModelFileInfo,
+} from './checkpoint';
+export type { TrainCheckpoint, TrainEvent, TrainItem, TrainRequest, TrainResult, TrainSample } from './training';

@@ -8,6 +8,8 @@ import { GenerateParams, Seed, type GenerateParams as Request } from '../../src-
 import type { EngineClient, GenerateRequest } from '../engine';
 import type { Library } from '../library';
 import type { JobHandler } from '../queue';
+import type { ModelSourceResolver } from './library-source';
+import { promptNetworks, type NetworkResolver } from './network-resolver';
 
 export const GENERATE_JOB_KIND = 'generate';
 
@@ -52,6 +54,10 @@ export function toEngineRequest(request: Request & { seed: string }): GenerateRe
 export function createGenerateJobHandler(
   engine: () => EngineClient,
   library: Library,
+  // A library name or a single-file checkpoint → the folder the engine runs (folders pass through).
+  resolveModel: ModelSourceResolver = (model) => Promise.resolve({ folder: model }),
+  // What `<lora:NAME>` tags and embedding names in prompts stand for; without one, prompts can name nothing.
+  networks?: NetworkResolver,
 ): JobHandler<GenerateJobParams, GenerateJobResult> {
   return {
     kind: GENERATE_JOB_KIND,
@@ -62,7 +68,20 @@ export function createGenerateJobHandler(
       return `Generate "${prompt}"`;
     },
     run: async (ctx, { request }) => {
-      const result = await engine().generate(toEngineRequest(request), {
+      const source = await resolveModel(request.model, {
+        signal: ctx.signal,
+        // A single-file checkpoint is converted once (then cached): say so rather than sit at step 0.
+        onProgress: (stage, fraction) =>
+          ctx.progress({ step: 0, total: 0, message: `Converting the model: ${stage} ${Math.round(fraction * 100)}%` }),
+      });
+      const engineRequest: GenerateRequest = {
+        ...toEngineRequest(request),
+        model: source.folder,
+        modelHash: source.modelHash,
+        modelName: source.modelName,
+        networks: networks && (await promptNetworks(networks, [request.prompt, request.negativePrompt ?? ''])),
+      };
+      const result = await engine().generate(engineRequest, {
         signal: ctx.signal,
         onProgress: (p) =>
           ctx.progress({

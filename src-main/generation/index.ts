@@ -8,9 +8,30 @@ export {
 export {
   createTrainJobHandler,
   toEngineTrainRequest,
+  trainRunPaths,
   TRAIN_JOB_KIND,
-  type TrainJobParams,
+  TrainJobParams,
+  type TrainDirs,
   type TrainJobResult,
 } from './train-job';
+export { jobArtifacts, trainingMediaFile, useTrainCheckpoint } from './train-artifacts';
 export { storeInlineImages } from './inline-images';
 export { listModelFolders, modelRoots } from './model-folders';
+export { convertedModelsDir, resolveModelSource } from './model-source';
+export {
+  createModelSourceResolver,
+  type ConversionProgress,
+  type ModelConverter,
+  type ModelSourceResolver,
+  type ResolvedModelSource,
+} from './library-source';
+export {
+  createNetworkResolver,
+  listNetworkFolders,
+  networkFolderEntries,
+  promptNetworks,
+  type NamedNetworkFile,
+  type NetworkKind,
+  type NetworkResolver,
+} from './network-resolver';
+export { countPromptTokens } from './prompt-token-count';

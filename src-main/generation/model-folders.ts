@@ -1,5 +1,5 @@
 /**
- * The models the Generate page offers until the model manager arrives: every folder with a
+ * Model folders the studio offers besides the library's files: every folder with a
  * `model_index.json` in the data home's models/ folder and in $PINHOLE_MODELS (a path list).
  */
 import { existsSync, readdirSync } from 'node:fs';
@@ -25,11 +25,33 @@ export async function listModelFolders(roots: readonly string[]): Promise<ModelE
     for (const dir of candidates.sort()) {
       try {
         const folder = await loadModelFolder(dir);
-        found.push({ name: folder.name, path: dir, family: folder.traits.family, error: null });
+        found.push(folderEntry(folder.name, dir, folder.traits.family, null));
       } catch (error) {
-        found.push({ name: path.basename(dir), path: dir, family: null, error: (error as Error).message });
+        found.push(folderEntry(path.basename(dir), dir, null, (error as Error).message));
       }
     }
   }
   return found;
+}
+
+/** A model folder as the models list shows it: a checkpoint from source `folder`, not a library row. */
+function folderEntry(name: string, dir: string, family: string | null, error: string | null): ModelEntry {
+  return {
+    id: null,
+    name,
+    path: dir,
+    kind: 'checkpoint',
+    family,
+    variant: null,
+    nativeResolution: null,
+    sizeBytes: null,
+    sha256: null,
+    shortHash: null,
+    source: 'folder',
+    origin: dir,
+    addedAt: null,
+    lastUsedAt: null,
+    isDefault: false,
+    error,
+  };
 }

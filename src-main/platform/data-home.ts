@@ -26,6 +26,12 @@ export type DataHome = {
   inputs: string;
   /** Rebuildable caches (graphs the engine builds from weights); safe to delete. */
   cache: string;
+  /** Downloads in progress: `<job id>.part`, kept across restarts so a download resumes. */
+  downloads: string;
+  /** LoRAs trained from the studio (the Train page), one `.safetensors` per run. */
+  loras: string;
+  /** Per Train-page run, `<job id>/`: its checkpoints (LoRA + resumable state) and sample images. */
+  training: string;
 };
 
 export function resolveDataDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
@@ -46,6 +52,9 @@ export function openDataHome(root: string): DataHome {
     models: path.join(root, 'models'),
     inputs: path.join(root, 'inputs'),
     cache: path.join(root, 'cache'),
+    downloads: path.join(root, 'downloads'),
+    loras: path.join(root, 'loras'),
+    training: path.join(root, 'training'),
   };
   try {
     for (const dir of [home.root, home.images, home.thumbs, home.uploads, home.tmp, home.runtime, home.models]) {

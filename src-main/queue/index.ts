@@ -1,3 +1,3 @@
-export { JobQueue, type JobQueueOptions, type StartOptions } from './job-queue';
+export { JobQueue, PauseRequest, type JobQueueOptions, type StartOptions } from './job-queue';
 export type { JobContext, JobHandler, AnyJobHandler } from './job-handler';
 export { TERMINAL_STATES } from './job-store';

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { Lane } from '../../src-shared/api';
+import type { Lane, TrainArtifacts } from '../../src-shared/api';
 
 /** What a running job sees: its cancellation, its progress reporter and its resumable checkpoint. */
 export type JobContext<Checkpoint = unknown> = {
@@ -17,6 +17,7 @@ export type JobContext<Checkpoint = unknown> = {
     message?: string | undefined;
     preview?: string | undefined;
     metrics?: Record<string, number> | undefined;
+    artifacts?: TrainArtifacts | undefined;
   }): void;
   /** What the handler saved on an earlier attempt, or null. */
   readonly checkpoint: Checkpoint | null;

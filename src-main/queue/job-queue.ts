@@ -114,6 +114,35 @@ export class JobQueue {
   }
 
   /**
+   * Pauses a job: a queued one at once; a running one is aborted with a `PauseRequest` (its handler
+   * saves what it needs to continue, e.g. a training checkpoint) and kept as `paused` with its
+   * checkpoint, until `resume`. A cancel of a paused job cancels it.
+   */
+  pause(id: string): JobView {
+    const outcome = this.store.requestPause(id);
+    if (outcome === 'missing') throw new PinholeError('NOT_FOUND', `No job with id ${id}`);
+    if (outcome === 'finished') throw new PinholeError('CONFLICT', `Job ${id} has already ended; it cannot be paused.`);
+    if (outcome === 'requested') this.running.get(id)?.controller.abort(new PauseRequest());
+    const job = this.get(id);
+    if (outcome === 'paused') this.settle(job);
+    return job;
+  }
+
+  /** Puts a paused job back into the queue; it continues from its checkpoint. */
+  resume(id: string): JobView {
+    const job = this.get(id);
+    if (job.state !== 'paused' || !this.store.resumePaused(id)) {
+      throw new PinholeError('CONFLICT', `Job ${id} is ${job.state}, not paused; only a paused job can be resumed.`);
+    }
+    // Whoever resumes it may run it (a CLI command runs only the jobs it was handed).
+    if (this.only && this.started) this.only.add(id);
+    const resumed = this.get(id);
+    this.settle(resumed);
+    this.pump();
+    return resumed;
+  }
+
+  /**
    * Recovers jobs whose runner died (interrupted → queued, or failed after too many attempts)
    * and starts running jobs.
    */
@@ -187,8 +216,8 @@ export class JobQueue {
 
   private poll(): void {
     if (this.stopping) return;
-    for (const id of this.store.cancelRequestsFor(THIS_RUNNER)) {
-      this.running.get(id)?.controller.abort(new CanceledError());
+    for (const { id, pause } of this.store.cancelRequestsFor(THIS_RUNNER)) {
+      this.running.get(id)?.controller.abort(pause ? new PauseRequest() : new CanceledError());
     }
     this.recoverOrphans();
     this.pump();
@@ -256,7 +285,10 @@ export class JobQueue {
     } catch (error) {
       tracker.flush();
       const reason: unknown = controller.signal.aborted ? controller.signal.reason : error;
-      if (reason instanceof PinholeError && reason.code === 'INTERRUPTED' && this.stopping) {
+      if (reason instanceof PauseRequest) {
+        // Paused: not final; the checkpoint stays for the resumed run.
+        this.store.setState(job.id, 'running', 'paused', null, null);
+      } else if (reason instanceof PinholeError && reason.code === 'INTERRUPTED' && this.stopping) {
         // Shutdown: leave it to be resumed on the next start (the attempt stays counted).
         this.store.setState(job.id, 'running', 'interrupted', serializeError(reason), null);
         this.store.requeue(job.id);
@@ -276,6 +308,13 @@ export class JobQueue {
     const waiting = this.waiters.get(job.id);
     this.waiters.delete(job.id);
     waiting?.forEach((resolve) => resolve(job));
+  }
+}
+
+/** The abort reason of a paused job: a cancellation that the queue keeps as `paused`. */
+export class PauseRequest extends CanceledError {
+  constructor() {
+    super('Paused');
   }
 }
 

@@ -152,7 +152,7 @@ export class JobStore {
       .transaction(() => {
         const row = this.db.prepare('SELECT state FROM jobs WHERE id = ?').get(id) as { state: JobState } | undefined;
         if (!row) return 'missing' as const;
-        if (row.state === 'queued' || row.state === 'interrupted') {
+        if (row.state === 'queued' || row.state === 'interrupted' || row.state === 'paused') {
           this.db
             .prepare(
               `UPDATE jobs SET state = 'canceled', finished_at = ?, runner = NULL, checkpoint = NULL WHERE id = ?`,
@@ -169,13 +169,47 @@ export class JobStore {
       .immediate();
   }
 
-  /** Ids of this runner's jobs that another process asked to cancel. */
-  cancelRequestsFor(runner: string): string[] {
+  /**
+   * Pauses a queued job at once (it keeps its place when resumed); marks a running one for its
+   * runner (`cancel_requested = 2`: stop with a checkpoint). Returns what happened.
+   */
+  requestPause(id: string): 'paused' | 'requested' | 'finished' | 'missing' {
+    return this.db
+      .transaction(() => {
+        const row = this.db.prepare('SELECT state FROM jobs WHERE id = ?').get(id) as { state: JobState } | undefined;
+        if (!row) return 'missing' as const;
+        if (row.state === 'queued' || row.state === 'paused') {
+          this.db.prepare(`UPDATE jobs SET state = 'paused', runner = NULL WHERE id = ?`).run(id);
+          return 'paused' as const;
+        }
+        if (row.state === 'running') {
+          this.db.prepare('UPDATE jobs SET cancel_requested = 2 WHERE id = ? AND cancel_requested = 0').run(id);
+          return 'requested' as const;
+        }
+        return 'finished' as const;
+      })
+      .immediate();
+  }
+
+  /** A paused job back into the queue (its checkpoint kept). False when it is not paused. */
+  resumePaused(id: string): boolean {
+    const info = this.db
+      .prepare(
+        `UPDATE jobs SET state = 'queued', runner = NULL, cancel_requested = 0 WHERE id = ? AND state = 'paused'`,
+      )
+      .run(id);
+    return info.changes === 1;
+  }
+
+  /** This runner's jobs that another process asked to cancel (or, with `pause`, to pause). */
+  cancelRequestsFor(runner: string): { id: string; pause: boolean }[] {
     return (
       this.db
-        .prepare(`SELECT id FROM jobs WHERE state = 'running' AND runner = ? AND cancel_requested = 1`)
-        .all(runner) as { id: string }[]
-    ).map((r) => r.id);
+        .prepare(
+          `SELECT id, cancel_requested FROM jobs WHERE state = 'running' AND runner = ? AND cancel_requested > 0`,
+        )
+        .all(runner) as { id: string; cancel_requested: number }[]
+    ).map((r) => ({ id: r.id, pause: r.cancel_requested === 2 }));
   }
 
   /** Running jobs whose runner is not alive (per `isAlive`). */

@@ -3,7 +3,7 @@
  * step rate, throttles events (the UI needs ~10 a second, not thousands) and persists
  * less often still (other processes read progress from the database).
  */
-import type { JobProgress } from '../../src-shared/api';
+import type { JobProgress, TrainArtifacts } from '../../src-shared/api';
 
 const EVENT_INTERVAL_MS = 100;
 const PERSIST_INTERVAL_MS = 500;
@@ -27,9 +27,12 @@ export class ProgressTracker {
     message?: string | undefined;
     preview?: string | undefined;
     metrics?: Record<string, number> | undefined;
+    artifacts?: TrainArtifacts | undefined;
   }): void {
     const at = this.now();
-    if (this.firstStep === null || update.step < this.firstStep.step) this.firstStep = { step: update.step, at };
+    // A repeated first step (e.g. step 0 while a training run caches its data) moves the start, so
+    // the rate counts only real steps.
+    if (this.firstStep === null || update.step <= this.firstStep.step) this.firstStep = { step: update.step, at };
     const progress: JobProgress = {
       step: update.step,
       total: update.total,
@@ -37,6 +40,7 @@ export class ProgressTracker {
       ...(update.message !== undefined ? { message: update.message } : {}),
       ...(update.preview !== undefined ? { preview: update.preview } : {}),
       ...(update.metrics !== undefined ? { metrics: update.metrics } : {}),
+      ...(update.artifacts !== undefined ? { artifacts: update.artifacts } : {}),
     };
     // Previews, per-step metrics and the final step always go out; plain steps are throttled.
     const important = update.preview !== undefined || update.metrics !== undefined || update.step >= update.total;

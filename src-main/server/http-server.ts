@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { DatasetName, dispatchCall, type CallResponse } from '../../src-shared/api';
+import { DatasetName, dispatchCall, MODEL_UPLOAD_LIMITS, ModelName, type CallResponse } from '../../src-shared/api';
 import { PinholeError, serializeError } from '../../src-shared/errors';
 import type { Studio } from '../studio';
 import { checkRequest, isLoopbackAddress, TOKEN_COOKIE, type GuardPolicy } from './request-guard';
@@ -121,6 +121,11 @@ export async function startServer(studio: Studio, options: ServerOptions): Promi
       sendJson(res, statusFor(response), response);
       return;
     }
+    if (pathname === '/api/upload' && url.searchParams.get('target') === 'models') {
+      if (req.method !== 'POST') return methodNotAllowed(res);
+      await receiveModelUpload(req, res, url);
+      return;
+    }
     if (pathname === '/api/upload') {
       if (req.method !== 'POST') return methodNotAllowed(res);
       const dataset = DatasetName.safeParse(url.searchParams.get('dataset') ?? '');
@@ -141,9 +146,19 @@ export async function startServer(studio: Studio, options: ServerOptions): Promi
       }
       return;
     }
+    if (pathname.startsWith('/media/training/')) {
+      // /media/training/<job id>/<sample-i | checkpoint-step>: resolved from the job's artifacts.
+      const [, , , jobId, name, extra] = pathname.split('/');
+      if (!jobId || !name || extra !== undefined || !/^[A-Za-z0-9_-]{1,64}$/.test(jobId)) return notFound(res);
+      const media = studio.trainingMedia(jobId, name);
+      if (!media) return notFound(res);
+      // Checkpoints are overwritten in place on a resumed run: no long-lived caching.
+      sendFile(res, media.path, media.contentType, 'private, no-cache');
+      return;
+    }
     if (pathname.startsWith('/media/')) {
       const [, , kind, sha] = pathname.split('/');
-      if ((kind !== 'images' && kind !== 'thumbs') || !sha || !SHA.test(sha)) return notFound(res);
+      if ((kind !== 'images' && kind !== 'thumbs' && kind !== 'inputs') || !sha || !SHA.test(sha)) return notFound(res);
       const media = studio.mediaFile(kind, sha);
       if (!media) return notFound(res);
       sendFile(res, media.path, media.contentType, 'private, max-age=31536000, immutable');
@@ -154,6 +169,27 @@ export async function startServer(studio: Studio, options: ServerOptions): Promi
     const file = resolveStaticPath(options.rendererDir, pathname);
     if (!file) return notFound(res);
     sendFile(res, file, contentTypeOf(file), file.endsWith('.html') ? 'no-cache' : 'public, max-age=3600');
+  }
+
+  /** POST /api/upload?target=models[&name=N]: model files into the models library (multi-gigabyte limits). */
+  async function receiveModelUpload(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const rawName = url.searchParams.get('name');
+    const name = rawName === null ? undefined : ModelName.safeParse(rawName);
+    if (name !== undefined && !name.success) {
+      req.resume();
+      sendJson(res, 400, {
+        ok: false,
+        error: { name: 'PinholeError', code: 'INVALID_PARAMS', message: `name: ${name.error.issues[0]?.message}` },
+      });
+      return;
+    }
+    try {
+      const { folder } = await receiveUpload(req, studio.home.uploads, MODEL_UPLOAD_LIMITS);
+      sendJson(res, 200, { ok: true, result: studio.importModelUploads(folder, name?.data) });
+    } catch (error) {
+      const wire = serializeError(error);
+      sendJson(res, wire.code === 'PAYLOAD_TOO_LARGE' ? 413 : 400, { ok: false, error: wire });
+    }
   }
 
   server.on('upgrade', (req, socket, head) => {

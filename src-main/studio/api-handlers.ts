@@ -8,7 +8,22 @@ import type { Library } from '../library';
 import type { JobQueue } from '../queue';
 import { randomBytes } from 'node:crypto';
 import type { DataHome } from '../platform/data-home';
-import { listModelFolders, modelRoots, storeInlineImages } from '../generation';
+import path from 'node:path';
+import type { ModelLibrary } from '../models';
+import type { ModelConverter } from '../generation';
+import type { DownloadApiHandlers } from '../models/download';
+import { PinholeError } from '../../src-shared/errors';
+import {
+  countPromptTokens,
+  createNetworkResolver,
+  listModelFolders,
+  modelRoots,
+  networkFolderEntries,
+  storeInlineImages,
+  TrainJobParams,
+  trainRunPaths,
+  useTrainCheckpoint,
+} from '../generation';
 import { TokenizerCache } from './tokenizers';
 
 export type AppInfo = { version: string; mode: 'desktop' | 'headless'; dataDir: string; schemaVersion: number };
@@ -21,6 +36,12 @@ export type ApiDeps = {
   generateKind: string;
   trainKind: string;
   home: DataHome;
+  models: ModelLibrary;
+  modelsImportKind: string;
+  /** A single-file checkpoint → the cached model folder the engine runs. */
+  convertModel: ModelConverter;
+  /** Downloads and access tokens (src-main/models/download). */
+  downloadApi: DownloadApiHandlers;
 };
 
 /** A random seed in 0 … 2^64 − 1. */
@@ -29,9 +50,19 @@ function randomSeed(): string {
 }
 
 export function createApiHandlers(deps: ApiDeps): ApiHandlers {
-  const { queue, library, info, importKind, generateKind, trainKind, home } = deps;
+  const { queue, library, info, importKind, generateKind, trainKind, home, models, modelsImportKind, convertModel } =
+    deps;
   const tokenizers = new TokenizerCache();
+  // Embedding names for the token counter, found as the generate job finds them.
+  const networks = createNetworkResolver({ roots: modelRoots(home.models), library: (kind) => models.list(kind) });
+  /** The job, which must be a training run (pause, resume and checkpoints are training's). */
+  const trainJob = (jobId: string) => {
+    const job = queue.get(jobId);
+    if (job.kind !== trainKind) throw new PinholeError('INVALID_PARAMS', `Job ${jobId} is not a training run.`);
+    return job;
+  };
   return {
+    ...deps.downloadApi,
     'app.info': () => ({ ...info, platform: `${process.platform}-${process.arch}` }),
 
     'datasets.list': () => library.listDatasets(),
@@ -56,12 +87,41 @@ export function createApiHandlers(deps: ApiDeps): ApiHandlers {
       const job = queue.enqueue(generateKind, { request: { ...stored, seed } }, { priority });
       return { jobId: job.id, seed };
     },
-    'train.start': ({ request, priority }) => {
+    'train.start': async ({ request, priority }) => {
       const seed = request.seed ?? randomSeed();
-      const job = queue.enqueue(trainKind, { request: { ...request, seed } }, { priority });
+      // A library checkpoint trains on its converted folder (diffusers weights included; cached after the first time).
+      const entry = models.resolve(request.model, 'checkpoint');
+      if (entry) models.markUsed(entry.record.id);
+      const model = entry ? await convertModel(entry.file, {}) : request.model;
+      const job = queue.enqueue(trainKind, { request: { ...request, model, seed } }, { priority });
       return { jobId: job.id, seed };
     },
-    'models.list': () => listModelFolders(modelRoots(home.models)),
+    'train.pause': ({ jobId }) => queue.pause(trainJob(jobId).id),
+    'train.resume': ({ jobId }) => queue.resume(trainJob(jobId).id),
+    'train.useCheckpoint': ({ jobId, step }) => {
+      const job = trainJob(jobId);
+      const { out } = trainRunPaths(TrainJobParams.parse(job.params).request, job.id, home);
+      return useTrainCheckpoint(job, step, out);
+    },
+    'models.list': async ({ kind }) => {
+      const files = models.list(kind);
+      const roots = modelRoots(home.models);
+      const extra = kind === undefined || kind === 'checkpoint' ? await listModelFolders(roots) : [];
+      // LoRAs and embeddings put in the folders' loras/ and embeddings/ (the library's names win).
+      for (const networkKind of ['lora', 'embedding'] as const) {
+        if (kind !== undefined && kind !== networkKind) continue;
+        const taken = new Set(files.filter((f) => f.kind === networkKind).map((f) => f.name));
+        extra.push(...(await networkFolderEntries(roots, networkKind, taken)));
+      }
+      return [...files, ...extra];
+    },
+    'models.import': ({ paths, name, priority }) => {
+      const job = queue.enqueue(modelsImportKind, { paths: paths.map((p) => path.resolve(p)), name }, { priority });
+      return { jobId: job.id };
+    },
+    'models.rename': ({ id, name }) => models.rename(id, name),
+    'models.remove': ({ id, force }) => models.remove(id, force),
+    'models.setDefault': ({ id }) => models.setDefault(id),
 
     'jobs.list': ({ states, limit }) => queue.list(states, limit),
     'jobs.get': ({ jobId }) => queue.get(jobId),
@@ -70,6 +130,10 @@ export function createApiHandlers(deps: ApiDeps): ApiHandlers {
     'gallery.query': (params) => library.galleryQuery(params),
     'gallery.get': ({ sha256 }) => library.getImage(sha256),
 
+    'text.countTokens': async ({ model, text }) => {
+      const count = await countPromptTokens(await tokenizers.get(model), text, networks);
+      return { count, limit: Math.max(75, Math.ceil(count / 75) * 75) };
+    },
     'text.tokenize': async ({ model, text }) => {
       const ids = (await tokenizers.get(model)).encode(text);
       return { ids, count: ids.length };

@@ -11,8 +11,25 @@ import { ContentStore } from '../storage/content-store';
 import { JobQueue } from '../queue';
 import { Library, createImportJobHandler } from '../library';
 import { defaultHostEntry, EngineClient, forkLauncher, type EngineLauncher } from '../engine';
-import { createGenerateJobHandler, createTrainJobHandler } from '../generation';
+import {
+  createGenerateJobHandler,
+  createModelSourceResolver,
+  createNetworkResolver,
+  createTrainJobHandler,
+  modelRoots,
+  trainingMediaFile,
+} from '../generation';
+import { createDownloadSink, createModelsImportJobHandler, ModelLibrary } from '../models';
+import {
+  createDownloadApiHandlers,
+  createDownloadJobHandler,
+  DownloadService,
+  MemoryTokenStore,
+  type TokenStore,
+} from '../models/download';
 import { createApiHandlers } from './api-handlers';
+import { inputImageFile } from './input-media';
+import { inspectModelFile, modelConverter } from './model-engine';
 import { removeBatchOfFinishedJob, sweepOrphanBatches } from './upload-sweeper';
 
 export type StudioOptions = {
@@ -32,9 +49,12 @@ export type StudioOptions = {
   engineLauncher?: (env: NodeJS.ProcessEnv) => EngineLauncher;
   /** The engine host entry for the default launcher (tests running from sources pass the built one). */
   engineEntry?: string;
+  /** Access tokens for gated downloads (the app passes its keychain store); env + memory by default. */
+  tokenStore?: TokenStore;
 };
 
-export type MediaKind = 'images' | 'thumbs';
+/** Library images and thumbnails; `inputs`: img2img init images and masks kept for re-runs. */
+export type MediaKind = 'images' | 'thumbs' | 'inputs';
 
 export type Studio = {
   readonly home: DataHome;
@@ -42,8 +62,15 @@ export type Studio = {
   onEvent(listener: (message: EventMessage) => void): () => void;
   /** Absolute path and content type of library media, or null when there is none. */
   mediaFile(kind: MediaKind, sha256: string): { path: string; contentType: string } | null;
+  /**
+   * A training run's sample image (`sample-<i>`) or checkpoint LoRA (`checkpoint-<step>`), looked
+   * up in the job's recorded artifacts (never a path from the caller), or null.
+   */
+  trainingMedia(jobId: string, name: string): { path: string; contentType: string } | null;
   /** Imports a folder of browser uploads; the folder is deleted when the job ends. */
   importUploads(dataset: string, folder: string): { jobId: string };
+  /** Imports a folder of uploaded model files into the models library; deleted when the job ends. */
+  importModelUploads(folder: string, name?: string): { jobId: string };
   /** Resolves with the job's final view. */
   waitForJob(jobId: string): ReturnType<JobQueue['waitFor']>;
   dispose(): Promise<void>;
@@ -70,10 +97,29 @@ export function createStudio(options: StudioOptions): Studio {
         ? options.engineLauncher(engineEnv)
         : forkLauncher(options.engineEntry ?? defaultHostEntry(), { env: engineEnv }),
     }));
-  const generateJob = createGenerateJobHandler(engineClient, library);
+  const models = new ModelLibrary({
+    db,
+    home,
+    inspect: inspectModelFile,
+    // A paused or interrupted job will run again and read its model then.
+    activeJobs: () => queue.list(['queued', 'running', 'interrupted', 'paused'], 10_000),
+  });
+  const modelsImportJob = createModelsImportJobHandler(models.importDeps, () => models.onDidChange.fire());
+  queue.register(modelsImportJob);
+  const generateJob = createGenerateJobHandler(
+    engineClient,
+    library,
+    createModelSourceResolver(models, modelConverter(home)),
+    createNetworkResolver({ roots: modelRoots(home.models), library: (kind) => models.list(kind) }),
+  );
   queue.register(generateJob);
-  const trainJob = createTrainJobHandler(engineClient);
+  const trainJob = createTrainJobHandler(engineClient, library, home);
   queue.register(trainJob);
+
+  const tokens = options.tokenStore ?? new MemoryTokenStore();
+  const downloadJob = createDownloadJobHandler({ home, tokens, sink: createDownloadSink(models) });
+  queue.register(downloadJob);
+  const downloads = new DownloadService(queue, home.downloads);
 
   const events = new Emitter<EventMessage>();
   const unsubscribers = [
@@ -81,6 +127,7 @@ export function createStudio(options: StudioOptions): Studio {
     queue.onDidChange.on((job) => removeBatchOfFinishedJob(home.uploads, job)),
     library.onDidImportFile.on((result) => events.fire({ event: 'import.file', payload: result })),
     library.onDidChange.on((change) => events.fire({ event: 'library.changed', payload: change })),
+    models.onDidChange.on(() => events.fire({ event: 'models.changed', payload: {} })),
   ];
 
   const api = createApiHandlers({
@@ -90,6 +137,10 @@ export function createStudio(options: StudioOptions): Studio {
     generateKind: generateJob.kind,
     trainKind: trainJob.kind,
     home,
+    models,
+    modelsImportKind: modelsImportJob.kind,
+    convertModel: modelConverter(home),
+    downloadApi: createDownloadApiHandlers(downloads, tokens),
     info: { version: options.version, mode: options.mode, dataDir: home.root, schemaVersion: schemaVersion(db) },
   });
 
@@ -97,14 +148,25 @@ export function createStudio(options: StudioOptions): Studio {
   if (runJobs !== 'none') queue.start(runJobs === 'own' ? { only: [] } : {});
   // Only a full runner sweeps: a CLI command must not remove a batch a server is about to import.
   if (runJobs === 'all') sweepOrphanBatches(home.uploads, queue);
+  if (runJobs === 'all') downloads.sweep();
 
   return {
     home,
     api,
     onEvent: (listener) => events.on(listener),
-    mediaFile: (kind, sha256) => (kind === 'images' ? library.imagePath(sha256) : library.thumbPath(sha256)),
+    mediaFile: (kind, sha256) => {
+      if (kind === 'inputs') return inputImageFile(home.inputs, sha256);
+      return kind === 'images' ? library.imagePath(sha256) : library.thumbPath(sha256);
+    },
+    trainingMedia: (jobId, name) => {
+      const job = safeGet(queue, jobId);
+      return job && job.kind === trainJob.kind ? trainingMediaFile(job, name) : null;
+    },
     importUploads: (dataset, folder) => ({
       jobId: queue.enqueue(importJob.kind, { dataset, paths: [folder], cleanup: folder }).id,
+    }),
+    importModelUploads: (folder, name) => ({
+      jobId: queue.enqueue(modelsImportJob.kind, { paths: [folder], name, cleanup: folder }).id,
     }),
     waitForJob: (jobId) => queue.waitFor(jobId),
     dispose: async () => {
@@ -115,6 +177,15 @@ export function createStudio(options: StudioOptions): Studio {
       db.close();
     },
   };
+}
+
+/** The job, or null when there is none with this id. */
+function safeGet(queue: JobQueue, jobId: string): ReturnType<JobQueue['get']> | null {
+  try {
+    return queue.get(jobId);
+  } catch {
+    return null;
+  }
 }
 
 /** Where the library keeps an image's file inside a data home (for commands that copy results out). */

@@ -18,10 +18,16 @@ export interface PinholeDesktopBridge {
 
 /** URLs of library media, per transport. Headless: same-origin HTTP; desktop: the custom protocol. */
 export const MEDIA_PATHS = {
-  headless: { image: (sha: string) => `/media/images/${sha}`, thumb: (sha: string) => `/media/thumbs/${sha}` },
+  headless: {
+    image: (sha: string) => `/media/images/${sha}`,
+    thumb: (sha: string) => `/media/thumbs/${sha}`,
+    /** An init image or mask kept for re-runs (`<data home>/inputs`), by content hash. */
+    input: (sha: string) => `/media/inputs/${sha}`,
+  },
   desktop: {
     image: (sha: string) => `pinhole-media://images/${sha}`,
     thumb: (sha: string) => `pinhole-media://thumbs/${sha}`,
+    input: (sha: string) => `pinhole-media://inputs/${sha}`,
   },
 } as const;
 

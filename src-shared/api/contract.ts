@@ -25,7 +25,10 @@ import {
   Page,
   SerializedErrorSchema,
   Sha256,
+  CatalogueEntry,
+  TokenHost,
 } from './schemas';
+import { ModelKind, ModelName } from './model-schemas';
 
 const Cursor = z.string().max(200).optional();
 const Limit = z.number().int().min(1).max(500).default(100);
@@ -113,16 +116,132 @@ export const methods = {
   },
   /**
    * Queues a LoRA training run (GPU lane, in the engine process). Progress per optimizer step with
-   * `message` = `loss L lr X`; the result has the file, per-step losses and learning rates.
+   * `metrics` `loss`, `smoothLoss`, `lr`, `gradNorm`, `stepsPerSec` (caching: step 0 with
+   * `cachingDone`/`cachingTotal`) and `artifacts` (checkpoints, samples); the result has the file,
+   * per-step losses and learning rates, and `artifacts` with the suggested `bestStep`.
    */
   'train.start': {
     params: z.object({ request: TrainParams, priority: z.number().int().min(-10).max(10).default(0) }).strict(),
     result: z.object({ jobId: z.string(), seed: z.string() }),
   },
-  /** Model folders found in the data home's models/ folder (and $PINHOLE_MODELS). */
+  /**
+   * Pauses a training run: the engine writes a checkpoint and the job waits as `paused` (a queued
+   * run is paused at once). CONFLICT once it has ended.
+   */
+  'train.pause': {
+    params: z.object({ jobId: z.string().min(1) }).strict(),
+    result: JobView,
+  },
+  /** Re-queues a paused training run; it continues from its newest checkpoint. */
+  'train.resume': {
+    params: z.object({ jobId: z.string().min(1) }).strict(),
+    result: JobView,
+  },
+  /**
+   * "Use this one": copies a checkpoint's LoRA (by its step) over the run's output file. The run
+   * must have stopped (finished, paused or cancelled).
+   */
+  'train.useCheckpoint': {
+    params: z.object({ jobId: z.string().min(1), step: z.number().int().nonnegative() }).strict(),
+    result: z.object({ file: z.string(), step: z.number().int() }),
+  },
+  /**
+   * Every model: the library's files (checkpoints, LoRAs, VAEs, embeddings) and the model folders
+   * found in the data home's models/ folder and $PINHOLE_MODELS (source `folder`).
+   */
   'models.list': {
-    params: z.object({}).strict(),
+    params: z.object({ kind: ModelKind.optional() }).strict(),
     result: z.array(ModelEntry),
+  },
+  /**
+   * Imports model files (paths on the machine running the core) into the library: a
+   * `models-import` job (CPU lane) whose result lists each file's outcome. Browsers upload
+   * instead (POST /api/upload?target=models). `name` only with a single file.
+   */
+  'models.import': {
+    params: z
+      .object({
+        paths: z.array(z.string().min(1)).min(1).max(1000),
+        name: ModelName.optional(),
+        priority: z.number().int().min(-10).max(10).default(0),
+      })
+      .strict(),
+    result: z.object({ jobId: z.string() }),
+  },
+  /** Renames a library model (its stored file too). CONFLICT when the name is taken in its kind. */
+  'models.rename': {
+    params: z.object({ id: z.string().min(1), name: ModelName }).strict(),
+    result: ModelEntry,
+  },
+  /**
+   * Removes a library model and its file. Refused (CONFLICT, naming them) while queued or running
+   * jobs use it, unless `force`; `usedBy` says what used it (the default, jobs).
+   */
+  'models.remove': {
+    params: z.object({ id: z.string().min(1), force: z.boolean().default(false) }).strict(),
+    result: z.object({ removed: z.boolean(), usedBy: z.array(z.string()) }),
+  },
+  /** Makes a library model the default of its kind (the one before it stops being the default). */
+  'models.setDefault': {
+    params: z.object({ id: z.string().min(1) }).strict(),
+    result: ModelEntry,
+  },
+
+  /** The curated download catalogue: official models with sizes, hashes and licenses (show the license first). */
+  'downloads.catalogue': {
+    params: z.object({}).strict(),
+    result: z.array(CatalogueEntry),
+  },
+  /**
+   * Downloads a model into the library: a `download` job (CPU lane) with progress in bytes
+   * (`metrics`: bytes, totalBytes, bytesPerSecond, etaMs). Give a `url` (https; http only for
+   * loopback) or a `catalogueId`. Without a known SHA-256, `allowUnverified` must be true.
+   * Starting the same file again continues an unfinished download (`resumed`).
+   */
+  'downloads.start': {
+    params: z
+      .object({
+        url: z.string().min(1).max(4000).optional(),
+        catalogueId: z.string().min(1).max(100).optional(),
+        sha256: z
+          .string()
+          .regex(/^[0-9a-fA-F]{64}$/, 'expected a hex SHA-256')
+          .optional(),
+        name: z.string().trim().min(1).max(120).optional(),
+        allowUnverified: z.boolean().default(false),
+        priority: z.number().int().min(-10).max(10).default(0),
+      })
+      .strict()
+      .refine((p) => (p.url === undefined) !== (p.catalogueId === undefined), 'give either url or catalogueId'),
+    result: z.object({
+      jobId: z.string(),
+      resumed: z.boolean(),
+      verified: z.boolean(),
+      license: z.object({ name: z.string(), url: z.string() }).nullable(),
+    }),
+  },
+  /** Pauses a download, keeping what it has; `downloads.resume` continues from there. */
+  'downloads.pause': {
+    params: z.object({ jobId: z.string().min(1) }).strict(),
+    result: JobView,
+  },
+  'downloads.resume': {
+    params: z.object({ jobId: z.string().min(1) }).strict(),
+    result: JobView,
+  },
+  /** Hosts with an access token for gated downloads (desktop: the OS keychain; headless: env or memory). */
+  'tokens.list': {
+    params: z.object({}).strict(),
+    result: z.array(TokenHost),
+  },
+  /** Stores a token for one host (e.g. huggingface.co); it is sent only to that host. */
+  'tokens.set': {
+    params: z.object({ host: z.string().trim().min(1).max(253), token: z.string().trim().min(1).max(4096) }).strict(),
+    result: z.object({ host: z.string() }),
+  },
+  'tokens.remove': {
+    params: z.object({ host: z.string().trim().min(1).max(253) }).strict(),
+    result: z.object({ removed: z.boolean() }),
   },
 
   /** The gallery: every library image, newest first, optionally filtered by full-text search. */
@@ -145,6 +264,15 @@ export const methods = {
     params: z.object({ model: z.string().min(1), text: z.string().max(100_000) }).strict(),
     result: z.object({ ids: z.array(z.number().int().nonnegative()), count: z.number().int().nonnegative() }),
   },
+  /**
+   * The Generate page's token count of a prompt: its CLIP tokens as `text.tokenize` counts them, but without
+   * `<lora:…>` tags and with each textual-inversion embedding counted as its vectors (as A1111 does); `limit` is
+   * the next multiple of 75 (at least 75). `model` is a model folder.
+   */
+  'text.countTokens': {
+    params: z.object({ model: z.string().min(1), text: z.string().max(100_000) }).strict(),
+    result: z.object({ count: z.number().int().nonnegative(), limit: z.number().int().positive() }),
+  },
   'gallery.get': {
     params: z.object({ sha256: Sha256 }).strict(),
     result: ImageDetail,
@@ -164,6 +292,8 @@ export const events = {
   'import.file': ImportFileResult,
   /** Library contents changed (images added or removed, captions edited, datasets changed). */
   'library.changed': z.object({ datasetId: z.string().nullable() }),
+  /** The models library changed (a model imported, renamed, removed, made the default, or used). */
+  'models.changed': z.object({}),
 } as const;
 
 export type Events = typeof events;

@@ -3,6 +3,7 @@
  * times are epoch milliseconds, image ids are lowercase hex SHA-256 of the stored file.
  */
 import { z } from 'zod';
+import { ModelKind, ModelSource } from './model-schemas';
 
 export const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a lowercase hex SHA-256');
 
@@ -27,11 +28,39 @@ export const SerializedErrorSchema: z.ZodType<{
   cause: z.unknown().optional(),
 });
 
-export const JobState = z.enum(['queued', 'running', 'succeeded', 'failed', 'canceled', 'interrupted']);
+/** `paused`: a training run stopped with a checkpoint, waiting for `train.resume`. */
+export const JobState = z.enum(['queued', 'running', 'succeeded', 'failed', 'canceled', 'interrupted', 'paused']);
 export type JobState = z.infer<typeof JobState>;
 
 export const Lane = z.enum(['gpu', 'cpu']);
 export type Lane = z.infer<typeof Lane>;
+
+/** One training checkpoint as a job lists it (a kohya LoRA file plus its resumable state). */
+export const TrainCheckpoint = z.object({
+  step: z.number().int().nonnegative(),
+  file: z.string(),
+  /** Mean loss on fixed (noise, timestep) pairs per image; lower is better. */
+  validationLoss: z.number().nullable(),
+});
+export type TrainCheckpoint = z.infer<typeof TrainCheckpoint>;
+
+/** One sample image rendered with the LoRA as it was at `step`. */
+export const TrainSample = z.object({
+  step: z.number().int().nonnegative(),
+  index: z.number().int().nonnegative(),
+  prompt: z.string(),
+  file: z.string(),
+});
+export type TrainSample = z.infer<typeof TrainSample>;
+
+/** A training job's artifacts so far (kept in its checkpoint while it runs, in its result at the end). */
+export const TrainArtifacts = z.object({
+  checkpoints: z.array(TrainCheckpoint),
+  samples: z.array(TrainSample),
+  /** The step of the checkpoint with the lowest validation loss, when any has one. */
+  bestStep: z.number().int().nullable(),
+});
+export type TrainArtifacts = z.infer<typeof TrainArtifacts>;
 
 export const JobProgress = z.object({
   step: z.number().int().nonnegative(),
@@ -43,6 +72,8 @@ export const JobProgress = z.object({
   preview: z.string().optional(),
   /** Numbers of this step a chart or a script reads, e.g. a training step's `loss` and `lr`. */
   metrics: z.record(z.string(), z.number()).optional(),
+  /** A training run's checkpoints and sample images so far. */
+  artifacts: TrainArtifacts.optional(),
 });
 export type JobProgress = z.infer<typeof JobProgress>;
 
@@ -192,17 +223,22 @@ export const GenerateParams = z
 export type GenerateParams = z.infer<typeof GenerateParams>;
 
 /**
- * A LoRA training run (`pinhole train`, `train.start`). Absent fields take `TRAIN_DEFAULTS`; the
- * learning-rate schedule is constant, with no warm-up (CONTRACTS.md, training defaults).
+ * A LoRA training run (`pinhole train`, `train.start`). Absent fields take the preset's value when
+ * `preset` names one, else `TRAIN_DEFAULTS` (CONTRACTS.md, training defaults); `resolveTrainSettings`
+ * in `train-presets.ts` does that in one place for the job, the CLI and the Train page.
  */
 export const TrainParams = z
   .object({
     /** A diffusers-layout model folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/). */
     model: z.string().min(1),
-    /** A folder of images with same-name `.txt` captions. */
-    images: z.string().min(1),
-    /** The kohya `.safetensors` file to write. */
-    out: z.string().min(1),
+    /** A folder of images with same-name `.txt` captions (or `dataset`, not both). */
+    images: z.string().min(1).optional(),
+    /** A library dataset, by name: its images with their captions (or `images`, not both). */
+    dataset: DatasetName.optional(),
+    /** The kohya `.safetensors` file to write; absent: `<data home>/loras/<job id>.safetensors`. */
+    out: z.string().min(1).optional(),
+    /** A preset from `TRAIN_PRESETS` (per model family); explicit fields override it. */
+    preset: z.enum(['sd1', 'sd2', 'sdxl']).optional(),
     /** Rank of a fresh LoRA (an `initLora` keeps its own). */
     rank: z.number().int().min(1).max(1024).optional(),
     /** Alpha of a fresh LoRA (default: the rank, i.e. scale 1). */
@@ -213,6 +249,9 @@ export const TrainParams = z
     optimizer: z.enum(['adamw', 'sgd']).optional(),
     /** AdamW's decoupled weight decay (default 0.01); SGD takes none. */
     weightDecay: z.number().min(0).max(10).optional(),
+    lrSchedule: z.enum(['constant', 'cosine']).optional(),
+    /** Linear warm-up from 0 over this many steps. */
+    warmupSteps: z.number().int().min(0).max(1_000_000).optional(),
     /** Gradient clipping by global norm; 0 turns it off. */
     maxGradNorm: z.number().min(0).max(1e6).optional(),
     /** Absent: a random seed, chosen when the job is queued and recorded with it. */
@@ -224,18 +263,55 @@ export const TrainParams = z
       .max(4096)
       .refine((n) => n % 8 === 0, 'the resolution must be a multiple of 8')
       .optional(),
+    /** Aspect-ratio buckets (kohya's); off: every image center-cropped to a square. */
+    buckets: z.boolean().optional(),
     shuffle: z.boolean().optional(),
+    /** Each image this many times per epoch. */
+    repeats: z.number().int().min(1).max(1000).optional(),
+    /** Random horizontal flips. */
+    flip: z.boolean().optional(),
+    /** Probability of training a step on the empty caption. */
+    captionDropout: z.number().min(0).max(1).optional(),
+    /** A word put in front of every caption (the LoRA's trigger word). */
+    trigger: z.string().trim().min(1).max(100).optional(),
+    noiseOffset: z.number().min(0).max(1).optional(),
+    /** Min-SNR-γ loss weighting; absent: off. */
+    minSnrGamma: z.number().positive().max(100).optional(),
+    /** Also train the text encoder(s)' attention and MLP Linears. */
+    textEncoder: z.boolean().optional(),
+    textEncoderLr: z.number().positive().max(100).optional(),
+    /** LoCon: also 3×3 convolutions in the ResNet blocks, at this rank. */
+    convRank: z.number().int().min(1).max(1024).optional(),
+    convAlpha: z.number().positive().max(100_000).optional(),
+    savePrecision: z.enum(['fp32', 'fp16', 'bf16']).optional(),
+    gradientCheckpointing: z.boolean().optional(),
+    /** Checkpoint (LoRA + optimizer + generator state) every N steps; 0: only on pause or cancel. */
+    saveEvery: z.number().int().min(0).max(1_000_000).optional(),
+    /** Sample images every N steps from `samplePrompts` (0: never). */
+    sampleEvery: z.number().int().min(0).max(1_000_000).optional(),
+    samplePrompts: z.array(z.string().trim().min(1).max(2000)).max(8).optional(),
+    sampleSteps: z.number().int().min(1).max(200).optional(),
+    /** Continue from the last checkpoint of this run (same `out`). */
+    resume: z.boolean().optional(),
     /** Start from this kohya LoRA file (its modules, rank and alpha). */
     initLora: z.string().min(1).optional(),
   })
   .strict()
+  .refine((p) => (p.images === undefined) !== (p.dataset === undefined), {
+    message: 'name either a dataset or a folder of images (one of them)',
+    path: ['dataset'],
+  })
   .refine((p) => p.optimizer !== 'sgd' || !p.weightDecay, {
     message: 'SGD takes no weight decay',
     path: ['weightDecay'],
+  })
+  .refine((p) => !p.sampleEvery || (p.samplePrompts?.length ?? 0) > 0, {
+    message: 'sampling every N steps needs at least one sample prompt',
+    path: ['samplePrompts'],
   });
 export type TrainParams = z.infer<typeof TrainParams>;
 
-/** What an absent `TrainParams` field means. */
+/** What an absent `TrainParams` field means without a preset (CONTRACTS.md, training defaults). */
 export const TRAIN_DEFAULTS = {
   rank: 4,
   steps: 1000,
@@ -243,16 +319,75 @@ export const TRAIN_DEFAULTS = {
   lr: 1e-4,
   optimizer: 'adamw',
   adamwWeightDecay: 0.01,
+  lrSchedule: 'constant',
+  warmupSteps: 0,
   maxGradNorm: 1,
   resolution: 512,
+  buckets: false,
   shuffle: true,
+  repeats: 1,
+  flip: false,
+  captionDropout: 0,
+  noiseOffset: 0,
+  textEncoder: false,
+  savePrecision: 'fp32',
+  gradientCheckpointing: false,
+  saveEvery: 0,
+  sampleEvery: 0,
+  sampleSteps: 20,
 } as const;
 
+/** One model the studio offers: a library file or a model folder found in the models folders. */
 export const ModelEntry = z.object({
+  /** The library row's id; null for a model folder (source `folder`). */
+  id: z.string().nullable(),
   name: z.string(),
+  /** The stored file (library) or the folder. */
   path: z.string(),
-  /** Detected family, e.g. "sd1", "sd2", "sdxl"; null when the folder could not be read. */
+  kind: ModelKind,
+  /** Detected family, e.g. "sd1", "sd2", "sdxl"; null when unknown or the folder could not be read. */
   family: z.string().nullable(),
+  /** e.g. "inpaint", "v-prediction"; null for the family's ordinary model. */
+  variant: z.string().nullable(),
+  /** The side in pixels the model was trained at (512, 768, 1024), when known. */
+  nativeResolution: z.number().int().positive().nullable(),
+  sizeBytes: z.number().int().nonnegative().nullable(),
+  sha256: z.string().nullable(),
+  /** A1111's short hash (first 10 hex digits of the SHA-256), as PNG infotexts record it. */
+  shortHash: z.string().nullable(),
+  source: ModelSource,
+  /** The original path or URL it was imported from. */
+  origin: z.string().nullable(),
+  addedAt: z.number().nullable(),
+  lastUsedAt: z.number().nullable(),
+  /** The default of its kind (the Generate page starts with the default checkpoint). */
+  isDefault: z.boolean(),
   error: z.string().nullable(),
 });
 export type ModelEntry = z.infer<typeof ModelEntry>;
+
+/** One model of the curated download catalogue (resources/catalogue.json). */
+export const CatalogueEntry = z
+  .object({
+    id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
+    name: z.string().min(1),
+    family: z.enum(['sd1', 'sd2', 'sdxl']),
+    kind: z.enum(['checkpoint', 'lora']),
+    url: z.string().regex(/^https:\/\//, 'catalogue URLs are https'),
+    /** Exact size in bytes, or null when no published figure was found. */
+    sizeBytes: z.number().int().positive().nullable(),
+    /** null: no published hash; the download is unverified and the user must confirm it. */
+    sha256: Sha256.nullable(),
+    /** Shown before the download starts. */
+    license: z.object({ name: z.string().min(1), url: z.string().url() }),
+    /** Whether the host asks you to accept terms (and send an access token) first. */
+    gated: z.boolean(),
+    /** Where the size and hash were found, or why they are null. */
+    source: z.string().min(1),
+  })
+  .strict();
+export type CatalogueEntry = z.infer<typeof CatalogueEntry>;
+
+/** A host with a stored access token (the token itself never crosses the API). */
+export const TokenHost = z.object({ host: z.string(), source: z.enum(['keychain', 'environment', 'session']) });
+export type TokenHost = z.infer<typeof TokenHost>;

@@ -304,6 +304,10 @@ describe('Generate', () => {
 
     const image = await detailPixels(sha!);
     expectRgbClose(image.data, await readFile(path.join(REF, img2img.image_rgb8)), 'page img2img');
+    // The detail shows the init image itself, served by content hash from the data home's inputs/.
+    const initSrc = await gallery.detail().getByTestId('detail-init-image').locator('img').getAttribute('src');
+    expect(initSrc).toBe(`/media/inputs/${path.basename(stored.path)}`);
+    expect(Buffer.compare(await fetchInPage(session.page, initSrc!), await readFile(stored.path))).toBe(0);
     await backToGenerate();
   });
 

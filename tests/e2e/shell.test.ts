@@ -8,7 +8,8 @@ import { StudioApp, type PageId } from './pages/studio-app';
 import { launchBrowser, type BrowserSession } from './support/browser';
 import { startStudioServer, type StudioServer } from './support/server';
 
-const NOT_BUILT: PageId[] = ['models', 'wallet'];
+// Models is built (tests/e2e/models.test.ts).
+const NOT_BUILT: PageId[] = ['wallet'];
 
 describe('Studio shell', () => {
   let server: StudioServer;

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EngineClient, forkLauncher } from '../../src-main/engine/host';
+import { ENGINE_PROTOCOL_VERSION, EngineClient, forkLauncher } from '../../src-main/engine/host';
 import { parseInfotext, readPngText } from '../../src-main/engine/image';
 import { Engine, type GenerateRequest } from '../../src-main/engine/pipelines';
 import { makeTempDir } from '../helpers/temp-dir';
@@ -96,7 +96,11 @@ describe('engine process', () => {
       Sampler: 'Euler',
     });
     const info = await client.info();
-    expect(info).toMatchObject({ pid: result.pid, protocol: 1, provider: { provider: 'cpu', forced: true } });
+    expect(info).toMatchObject({
+      pid: result.pid,
+      protocol: ENGINE_PROTOCOL_VERSION,
+      provider: { provider: 'cpu', forced: true },
+    });
   });
 
   it('writes PNGs to a folder when asked', async () => {

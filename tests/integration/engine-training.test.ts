@@ -79,7 +79,12 @@ describe('LoRA training on sd15-tiny against PyTorch', () => {
   beforeAll(async () => {
     train = JSON.parse(await readFile(path.join(TRAINING, 'train.json'), 'utf8')) as TrainJson;
     init = await readKohyaLora(path.join(TRAINING, 'init.safetensors'));
-    data = await prepareTrainingData(MODEL, path.join(TRAINING, 'images'), 64, backend);
+    data = await prepareTrainingData({
+      modelDir: MODEL,
+      images: path.join(TRAINING, 'images'),
+      resolution: 64,
+      backend,
+    });
   });
   afterAll(() => console.info('training figures', JSON.stringify(figures)));
 

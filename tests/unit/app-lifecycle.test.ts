@@ -42,7 +42,11 @@ const fakes = vi.hoisted(() => {
   };
 });
 
-vi.mock('electron', () => ({ app: fakes.app, dialog: { showErrorBox: fakes.showErrorBox } }));
+vi.mock('electron', () => ({
+  app: fakes.app,
+  dialog: { showErrorBox: fakes.showErrorBox },
+  safeStorage: { isEncryptionAvailable: () => true, encryptString: vi.fn(), decryptString: vi.fn() },
+}));
 vi.mock('../../src-main/app/protocol', () => ({
   registerPrivilegedSchemes: fakes.registerPrivilegedSchemes,
   handleProtocols: fakes.handleProtocols,
@@ -52,6 +56,7 @@ vi.mock('../../src-main/app/window', () => ({ createMainWindow: fakes.createMain
 vi.mock('../../src-main/app/updater', () => ({ startUpdater: fakes.startUpdater, loadElectronUpdater: vi.fn() }));
 
 import { builtPaths, runApp, type DesktopStudio } from '../../src-main/app/lifecycle';
+import { KeychainTokenStore } from '../../src-main/app/token-store';
 
 const paths = {
   rendererDir: '/opt/pinhole/dist/renderer',
@@ -109,6 +114,8 @@ describe('runApp', () => {
         version: '1.2.3',
         // The engine runs in a utility process, started from the built host entry.
         engineLauncher: expect.any(Function),
+        // Download tokens live in the keychain-backed store beside the user data.
+        tokenStore: expect.any(KeychainTokenStore),
       });
       expect(fakes.handleProtocols).toHaveBeenCalledWith({ rendererDir: paths.rendererDir, studio });
       expect(fakes.registerIpc).toHaveBeenCalledWith(studio, expect.any(Function));

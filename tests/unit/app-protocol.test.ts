@@ -23,6 +23,7 @@ import {
   registerPrivilegedSchemes,
   resolveAppAsset,
   resolveMedia,
+  resolveTrainingMedia,
   type MediaSource,
 } from '../../src-main/app/protocol';
 import { CONTENT_SECURITY_POLICY } from '../../src-main/app/security';
@@ -110,6 +111,7 @@ describe('resolveAppAsset', () => {
 describe('resolveMedia', () => {
   const studio: MediaSource & { mediaFile: ReturnType<typeof vi.fn> } = {
     mediaFile: vi.fn((kind: string, sha: string) => ({ path: `/data/${kind}/${sha}`, contentType: 'image/webp' })),
+    trainingMedia: () => null,
   };
   beforeEach(() => studio.mediaFile.mockClear());
 
@@ -120,6 +122,7 @@ describe('resolveMedia', () => {
     });
     expect(resolveMedia(studio, `pinhole-media://thumbs/${SHA}`)?.path).toBe(`/data/thumbs/${SHA}`);
     expect(studio.mediaFile).toHaveBeenCalledWith('thumbs', SHA);
+    expect(resolveMedia(studio, `pinhole-media://inputs/${SHA}`)?.path).toBe(`/data/inputs/${SHA}`);
   });
 
   it.each([
@@ -142,7 +145,39 @@ describe('resolveMedia', () => {
   });
 
   it('answers null when the studio has no such media', () => {
-    expect(resolveMedia({ mediaFile: () => null }, `pinhole-media://images/${SHA}`)).toBeNull();
+    expect(
+      resolveMedia({ mediaFile: () => null, trainingMedia: () => null }, `pinhole-media://images/${SHA}`),
+    ).toBeNull();
+  });
+});
+
+describe('resolveTrainingMedia', () => {
+  const trainingMedia = vi.fn((job: string, name: string) => ({
+    path: `/runs/${job}/${name}.png`,
+    contentType: 'image/png',
+  }));
+  const studio: MediaSource = { mediaFile: () => null, trainingMedia };
+  beforeEach(() => trainingMedia.mockClear());
+
+  it('asks the studio by job id and artifact name only', () => {
+    expect(resolveTrainingMedia(studio, 'pinhole-media://training/job_42/sample-3')?.path).toBe(
+      '/runs/job_42/sample-3.png',
+    );
+    expect(resolveTrainingMedia(studio, 'pinhole-media://training/job_42/checkpoint-200')).not.toBeNull();
+    expect(trainingMedia).toHaveBeenLastCalledWith('job_42', 'checkpoint-200');
+  });
+
+  it.each([
+    'pinhole-media://training/job_42/../secret',
+    'pinhole-media://training/job_42/%2e%2e',
+    'pinhole-media://training/../job/sample-1',
+    'pinhole-media://training/job_42/sample-1/extra',
+    'pinhole-media://training/job_42/latents-1',
+    'pinhole-media://training/job_42/sample-1?x=1',
+    'pinhole-media://training/job.42/sample-1',
+  ])('refuses %s without asking the studio', (url) => {
+    expect(resolveTrainingMedia(studio, url)).toBeNull();
+    expect(trainingMedia).not.toHaveBeenCalled();
   });
 });
 
@@ -163,7 +198,7 @@ describe('protocol registration', () => {
 
   it('serves app files with the CSP header and 404s what it refuses', async () => {
     electron.fetch.mockImplementation(async () => new Response('<html></html>', { headers: { 'X-From-Disk': '1' } }));
-    handleProtocols({ rendererDir: root, studio: { mediaFile: () => null } });
+    handleProtocols({ rendererDir: root, studio: { mediaFile: () => null, trainingMedia: () => null } });
     const serve = electron.handlers.get('pinhole-app')!;
 
     const ok = await serve(new Request('pinhole-app://app/gallery'));
@@ -193,7 +228,10 @@ describe('protocol registration', () => {
     const mediaFile = vi.fn((kind: string, sha: string) =>
       sha === SHA ? { path: `/data/${kind}/${sha}.webp`, contentType: 'image/webp' } : null,
     );
-    handleProtocols({ rendererDir: root, studio: { mediaFile } });
+    const trainingMedia = vi.fn((job: string, name: string) =>
+      job === 'job_1' ? { path: `/runs/${job}/${name}.png`, contentType: 'image/png' } : null,
+    );
+    handleProtocols({ rendererDir: root, studio: { mediaFile, trainingMedia } });
     const serve = electron.handlers.get('pinhole-media')!;
 
     const ok = await serve(new Request(`pinhole-media://thumbs/${SHA}`));
@@ -204,5 +242,12 @@ describe('protocol registration', () => {
 
     expect((await serve(new Request(`pinhole-media://thumbs/${'b'.repeat(64)}`))).status).toBe(404);
     expect((await serve(new Request('pinhole-media://thumbs/not-a-sha'))).status).toBe(404);
+
+    // A training run's sample: looked up by job and name, never cached for long (resumes rewrite it).
+    const sample = await serve(new Request('pinhole-media://training/job_1/sample-0'));
+    expect(sample.status).toBe(200);
+    expect(sample.headers.get('cache-control')).toBe('private, no-cache');
+    expect(electron.fetch).toHaveBeenLastCalledWith(pathToFileURL('/runs/job_1/sample-0.png').toString());
+    expect((await serve(new Request('pinhole-media://training/job_2/sample-0'))).status).toBe(404);
   });
 });

@@ -1,16 +1,10 @@
 /**
  * Gradient clipping by global norm (torch's `clip_grad_norm_`) against a hand computation, the
- * constant schedule, and the shuffled sample order.
+ * constant schedule, and the (shuffled) sample order of the reference loop.
  */
 import { describe, expect, it } from 'vitest';
 import { TorchGenerator } from '../../src-main/engine/random';
-import {
-  clipGradNorm,
-  constantSchedule,
-  globalGradNorm,
-  ShuffledOrder,
-  type TrainingExample,
-} from '../../src-main/engine/training';
+import { clipGradNorm, constantSchedule, globalGradNorm, SampleOrder } from '../../src-main/engine/training';
 
 describe('clipGradNorm', () => {
   it('scales every gradient by max_norm / (‖g‖ + 1e-6) when the global norm exceeds it', () => {
@@ -46,23 +40,47 @@ describe('training schedule and order', () => {
     expect([s(0), s(1), s(999)]).toEqual([2e-3, 2e-3, 2e-3]);
   });
 
-  const examples = ['a', 'b', 'c'].map((file) => ({ file }) as TrainingExample);
+  const names = ['a', 'b', 'c'];
+  const files = (order: SampleOrder, steps: number) =>
+    Array.from({ length: steps }, (_, step) => order.batch(step).map((i) => names[i]!)).flat();
 
   it('without shuffle, file-name order cycling and no draws', () => {
     const g = new TorchGenerator(5n);
     const before = g.clone().randn([4]);
-    const order = new ShuffledOrder(examples, false, g);
+    const order = new SampleOrder(3, 1, 1, false, g);
     order.prepare(10);
-    expect([0, 1, 2, 3, 4].map((i) => order.at(i).file)).toEqual(['a', 'b', 'c', 'a', 'b']);
+    expect(files(order, 5)).toEqual(['a', 'b', 'c', 'a', 'b']);
     expect([...g.randn([4])]).toEqual([...before]);
   });
 
+  it('a batch spans passes as (step·B + j) mod N; repeats keep each image in a row', () => {
+    expect(files(new SampleOrder(3, 1, 2, false, new TorchGenerator(0n)), 3)).toEqual(['a', 'b', 'c', 'a', 'b', 'c']);
+    expect(files(new SampleOrder(3, 2, 1, false, new TorchGenerator(0n)), 7)).toEqual([
+      'a',
+      'a',
+      'b',
+      'b',
+      'c',
+      'c',
+      'a',
+    ]);
+  });
+
   it('with shuffle, one permutation per pass, reproducible from the seed', () => {
-    const a = new ShuffledOrder(examples, true, new TorchGenerator(5n));
-    const b = new ShuffledOrder(examples, true, new TorchGenerator(5n));
-    const seqA = Array.from({ length: 9 }, (_, i) => a.at(i).file);
-    expect(Array.from({ length: 9 }, (_, i) => b.at(i).file)).toEqual(seqA);
+    const seqA = files(new SampleOrder(3, 1, 1, true, new TorchGenerator(5n)), 9);
+    expect(files(new SampleOrder(3, 1, 1, true, new TorchGenerator(5n)), 9)).toEqual(seqA);
     for (let pass = 0; pass < 3; pass++)
       expect([...seqA.slice(pass * 3, pass * 3 + 3)].sort()).toEqual(['a', 'b', 'c']);
+  });
+
+  it('a restored order continues exactly (checkpoints)', () => {
+    const a = new SampleOrder(3, 1, 2, true, new TorchGenerator(7n));
+    const full = files(a, 8);
+    const g = new TorchGenerator(7n);
+    const b = new SampleOrder(3, 1, 2, true, g);
+    files(b, 4);
+    const c = new SampleOrder(3, 1, 2, true, g.clone());
+    c.restore(JSON.parse(JSON.stringify(b.state())) as ReturnType<SampleOrder['state']>);
+    expect(Array.from({ length: 4 }, (_, k) => c.batch(4 + k).map((i) => names[i]!)).flat()).toEqual(full.slice(8));
   });
 });

@@ -8,11 +8,12 @@ import { parseArgs } from 'node:util';
 import { GenerateParams } from '../../../src-shared/api';
 import { PinholeError } from '../../../src-shared/errors';
 import { describeIssues } from '../../../src-shared/api';
-import { libraryImageFile } from '../../studio';
+import { libraryImageFile, resolveModelSource } from '../../studio';
 import type { CommandContext } from '../command';
 import { connectForCommand } from '../connection';
 import { EXIT } from '../exit-codes';
 import { followJobToSuccess } from '../follow-job';
+import { modelArgument } from '../model-argument';
 
 export const GENERATE_USAGE =
   'pinhole generate --model DIR --prompt TEXT [--negative TEXT] [--sampler euler|euler_a|ddim|dpmpp_2m|dpmpp_2m_karras|lcm|heun]\n' +
@@ -79,8 +80,10 @@ export async function generateCommand(ctx: CommandContext, argv: string[]): Prom
   if (!values.model || values.prompt === undefined) {
     throw new PinholeError('INVALID_PARAMS', `--model and --prompt are required.\nUsage: ${GENERATE_USAGE}`);
   }
+  // A library name is resolved (and its checkpoint converted) by the generate job, which records its hash.
+  const model = modelArgument(values.model);
   const parsed = GenerateParams.safeParse({
-    model: path.resolve(values.model),
+    model: model.kind === 'name' ? model.name : await resolveModelSource(model.path, ctx.dataDir),
     prompt: values.prompt,
     negativePrompt: values.negative,
     sampler: values.sampler,

@@ -1,15 +1,25 @@
 /**
- * `pinhole train --model DIR --images DIR --out FILE.safetensors [options]`: queues a LoRA training
- * run (GPU lane, in the engine process), shows a progress bar with the loss, and writes a kohya
- * LoRA. With --json: one `{"event":"step","step","loss","lr"}` line per optimizer step, in order,
- * then `{"event":"done","file",…}`.
+ * `pinhole train --model DIR (--dataset NAME | --images DIR) --out FILE.safetensors [options]`:
+ * queues a LoRA training run (GPU lane, in the engine process), shows a progress bar (step/total,
+ * loss, smoothed loss, lr, it/s, ETA) and writes a kohya LoRA. Checkpoints and samples of a CLI run
+ * live next to the LoRA in `<out>.checkpoints/`; `--resume` continues from the newest one there.
+ * With --json, stdout has one line per event, in order: `{"event":"caching","done","total"}`,
+ * `{"event":"step","step","totalSteps","loss","smoothLoss","lr",…}` per optimizer step,
+ * `{"event":"sample",…}`, `{"event":"checkpoint",…}`, then `{"event":"done","file",…}`.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { describeIssues, TrainParams, type JobProgress } from '../../../src-shared/api';
+import { describeIssues, TrainParams, type JobProgress, type TrainArtifacts } from '../../../src-shared/api';
 import { PinholeError } from '../../../src-shared/errors';
+import type { CommandContext } from '../command';
+import { connectForCommand } from '../connection';
+import { EXIT } from '../exit-codes';
+import { followJobToSuccess } from '../follow-job';
+import { modelArgument } from '../model-argument';
+import type { Output } from '../output';
 
-/** The train job's result (the engine's `TrainResult`), as the CLI reads it. */
+/** The train job's result, as the CLI reads it. */
 type TrainJobResult = {
   file: string;
   steps: number;
@@ -20,16 +30,18 @@ type TrainJobResult = {
   modules: number;
   datasetSize: number;
   timings: { totalMs: number; msPerStep: number };
+  artifacts?: TrainArtifacts;
 };
-import type { CommandContext } from '../command';
-import { connectForCommand } from '../connection';
-import { EXIT } from '../exit-codes';
-import { followJobToSuccess } from '../follow-job';
 
 export const TRAIN_USAGE =
-  'pinhole train --model DIR --images DIR --out FILE.safetensors [--rank R] [--alpha A] [--steps N] [--batch B]\n' +
-  '                 [--lr X] [--optimizer adamw|sgd] [--weight-decay W] [--max-grad-norm X] [--seed S]\n' +
-  '                 [--resolution PX] [--no-shuffle] [--init-lora FILE] [--json]';
+  'pinhole train --model DIR (--dataset NAME | --images DIR) --out FILE.safetensors [--preset sd1|sd2|sdxl]\n' +
+  '                 [--rank R] [--alpha A] [--steps N] [--batch B] [--lr X] [--optimizer adamw|sgd] [--weight-decay W]\n' +
+  '                 [--lr-schedule constant|cosine] [--warmup N] [--max-grad-norm X] [--seed S] [--resolution PX]\n' +
+  '                 [--buckets | --no-buckets] [--no-shuffle] [--repeats N] [--flip] [--caption-dropout P]\n' +
+  '                 [--trigger WORD] [--noise-offset X] [--min-snr-gamma G] [--text-encoder] [--text-encoder-lr X]\n' +
+  '                 [--conv-rank R] [--conv-alpha A] [--init-lora FILE] [--sample-every N --sample-prompt TEXT…]\n' +
+  '                 [--sample-steps N] [--save-every N] [--resume] [--save-precision fp32|fp16|bf16]\n' +
+  '                 [--gradient-checkpointing] [--json]';
 
 const int = (name: string, value: string | undefined) => {
   if (value === undefined) return undefined;
@@ -45,77 +57,130 @@ const num = (name: string, value: string | undefined) => {
   }
   return n;
 };
+/** A boolean flag: true when given, else absent (the preset or the default decides). */
+const flag = (value: boolean | undefined) => (value ? true : undefined);
 
-export async function trainCommand(ctx: CommandContext, argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string' },
-      images: { type: 'string' },
-      out: { type: 'string' },
-      rank: { type: 'string' },
-      alpha: { type: 'string' },
-      steps: { type: 'string' },
-      batch: { type: 'string' },
-      lr: { type: 'string' },
-      optimizer: { type: 'string' },
-      'weight-decay': { type: 'string' },
-      'max-grad-norm': { type: 'string' },
-      seed: { type: 'string' },
-      resolution: { type: 'string' },
-      'no-shuffle': { type: 'boolean', default: false },
-      'init-lora': { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
-    strict: true,
-  });
-  if (!values.model || !values.images || !values.out) {
-    throw new PinholeError('INVALID_PARAMS', `--model, --images and --out are required.\nUsage: ${TRAIN_USAGE}`);
+const OPTIONS = {
+  model: { type: 'string' },
+  dataset: { type: 'string' },
+  images: { type: 'string' },
+  out: { type: 'string' },
+  preset: { type: 'string' },
+  rank: { type: 'string' },
+  alpha: { type: 'string' },
+  steps: { type: 'string' },
+  batch: { type: 'string' },
+  lr: { type: 'string' },
+  optimizer: { type: 'string' },
+  'weight-decay': { type: 'string' },
+  'lr-schedule': { type: 'string' },
+  warmup: { type: 'string' },
+  'max-grad-norm': { type: 'string' },
+  seed: { type: 'string' },
+  resolution: { type: 'string' },
+  buckets: { type: 'boolean' },
+  'no-buckets': { type: 'boolean' },
+  'no-shuffle': { type: 'boolean' },
+  repeats: { type: 'string' },
+  flip: { type: 'boolean' },
+  'caption-dropout': { type: 'string' },
+  trigger: { type: 'string' },
+  'noise-offset': { type: 'string' },
+  'min-snr-gamma': { type: 'string' },
+  'text-encoder': { type: 'boolean' },
+  'text-encoder-lr': { type: 'string' },
+  'conv-rank': { type: 'string' },
+  'conv-alpha': { type: 'string' },
+  'init-lora': { type: 'string' },
+  'sample-every': { type: 'string' },
+  'sample-prompt': { type: 'string', multiple: true },
+  'sample-steps': { type: 'string' },
+  'save-every': { type: 'string' },
+  resume: { type: 'boolean' },
+  'save-precision': { type: 'string' },
+  'gradient-checkpointing': { type: 'boolean' },
+  json: { type: 'boolean', default: false },
+} as const;
+
+/** The command line as `TrainParams` (validated); INVALID_PARAMS naming the flag otherwise. */
+export function parseTrainArgs(argv: string[]): TrainParams {
+  const { values: v } = parseArgs({ args: argv, options: OPTIONS, strict: true });
+  if (!v.model || !v.out || (v.dataset === undefined) === (v.images === undefined)) {
+    throw new PinholeError(
+      'INVALID_PARAMS',
+      `--model, --out and one of --dataset or --images are required.\nUsage: ${TRAIN_USAGE}`,
+    );
   }
+  if (v.buckets && v['no-buckets'])
+    throw new PinholeError('INVALID_PARAMS', '--buckets and --no-buckets contradict each other');
+  const model = modelArgument(v.model);
   const parsed = TrainParams.safeParse({
-    model: path.resolve(values.model),
-    images: path.resolve(values.images),
-    out: path.resolve(values.out),
-    rank: int('rank', values.rank),
-    alpha: num('alpha', values.alpha),
-    steps: int('steps', values.steps),
-    batch: int('batch', values.batch),
-    lr: num('lr', values.lr),
-    optimizer: values.optimizer,
-    weightDecay: num('weight-decay', values['weight-decay']),
-    maxGradNorm: num('max-grad-norm', values['max-grad-norm']),
-    seed: values.seed,
-    resolution: int('resolution', values.resolution),
-    shuffle: values['no-shuffle'] ? false : undefined,
-    initLora: values['init-lora'] ? path.resolve(values['init-lora']) : undefined,
+    // A library name goes to the core as given: `train.start` resolves it to its converted checkpoint.
+    model: model.kind === 'name' ? model.name : model.path,
+    dataset: v.dataset,
+    images: v.images !== undefined ? path.resolve(v.images) : undefined,
+    out: path.resolve(v.out),
+    preset: v.preset,
+    rank: int('rank', v.rank),
+    alpha: num('alpha', v.alpha),
+    steps: int('steps', v.steps),
+    batch: int('batch', v.batch),
+    lr: num('lr', v.lr),
+    optimizer: v.optimizer,
+    weightDecay: num('weight-decay', v['weight-decay']),
+    lrSchedule: v['lr-schedule'],
+    warmupSteps: int('warmup', v.warmup),
+    maxGradNorm: num('max-grad-norm', v['max-grad-norm']),
+    seed: v.seed,
+    resolution: int('resolution', v.resolution),
+    buckets: v.buckets ? true : v['no-buckets'] ? false : undefined,
+    shuffle: v['no-shuffle'] ? false : undefined,
+    repeats: int('repeats', v.repeats),
+    flip: flag(v.flip),
+    captionDropout: num('caption-dropout', v['caption-dropout']),
+    trigger: v.trigger,
+    noiseOffset: num('noise-offset', v['noise-offset']),
+    minSnrGamma: num('min-snr-gamma', v['min-snr-gamma']),
+    textEncoder: flag(v['text-encoder']),
+    textEncoderLr: num('text-encoder-lr', v['text-encoder-lr']),
+    convRank: int('conv-rank', v['conv-rank']),
+    convAlpha: num('conv-alpha', v['conv-alpha']),
+    initLora: v['init-lora'] !== undefined ? path.resolve(v['init-lora']) : undefined,
+    sampleEvery: int('sample-every', v['sample-every']),
+    samplePrompts: v['sample-prompt'],
+    sampleSteps: int('sample-steps', v['sample-steps']),
+    saveEvery: int('save-every', v['save-every']),
+    resume: flag(v.resume),
+    savePrecision: v['save-precision'],
+    gradientCheckpointing: flag(v['gradient-checkpointing']),
   });
   if (!parsed.success) throw new PinholeError('INVALID_PARAMS', describeIssues(parsed.error));
+  return parsed.data;
+}
+
+export async function trainCommand(ctx: CommandContext, argv: string[]): Promise<number> {
+  const request = parseTrainArgs(argv);
+  if (request.resume && !existsSync(`${request.out}.checkpoints`)) {
+    throw new PinholeError(
+      'NOT_FOUND',
+      `Nothing to resume: no checkpoints in ${request.out}.checkpoints/ (a run with this --out and --save-every writes them).`,
+    );
+  }
 
   const { out } = ctx;
   const connection = await connectForCommand(ctx, { runJobs: 'own', events: true });
   try {
-    const { jobId, seed } = await connection.call('train.start', { request: parsed.data });
+    const { jobId, seed } = await connection.call('train.start', { request });
     out.info(`Training with seed ${seed} (job ${jobId})`);
-    // Step lines go out live while they arrive in order; progress events are throttled, so any
-    // step missed is printed from the job's result (exact losses), keeping the lines in order.
-    let printed = 0;
+    const lines = new EventLines(out, request.resume === true);
     const final = await followJobToSuccess(connection, jobId, 'training', (job) => {
       const p = job.progress;
-      if (p && out.json && p.step === printed + 1) {
-        const step = stepMetrics(p);
-        if (step) {
-          out.line({ event: 'step', step: p.step, loss: step.loss, lr: step.lr });
-          printed = p.step;
-        }
-      }
-      const step = p ? stepMetrics(p) : null;
-      out.progress(step ? `Training (loss ${step.loss.toFixed(4)})` : 'Training', p);
+      if (p) lines.progress(p);
+      out.progress('Training', p ? { ...p, message: progressMessage(p) } : null);
     }).finally(() => out.endProgress());
     const result = final.result as TrainJobResult;
+    lines.finish(result);
     if (out.json) {
-      for (let i = printed; i < result.losses.length; i++) {
-        out.line({ event: 'step', step: i + 1, loss: result.losses[i], lr: result.lrs[i] });
-      }
       out.line({
         event: 'done',
         file: result.file,
@@ -128,12 +193,16 @@ export async function trainCommand(ctx: CommandContext, argv: string[]): Promise
         seed,
         msPerStep: result.timings.msPerStep,
         totalMs: result.timings.totalMs,
+        checkpoints: result.artifacts?.checkpoints.length ?? 0,
+        bestStep: result.artifacts?.bestStep ?? null,
       });
     } else {
       out.info(
         `${result.file}  ${result.steps} steps  final loss ${result.losses.at(-1)?.toFixed(4) ?? '-'}  rank ${result.rank} alpha ${result.alpha}  ${result.timings.msPerStep.toFixed(0)} ms/step`,
         true,
       );
+      const best = result.artifacts?.bestStep;
+      if (best !== null && best !== undefined) out.info(`Best checkpoint by validation loss: step ${best}`);
     }
     return EXIT.OK;
   } finally {
@@ -141,9 +210,87 @@ export async function trainCommand(ctx: CommandContext, argv: string[]): Promise
   }
 }
 
-/** A training step's loss and learning rate from the job's progress, or null. */
-function stepMetrics(progress: JobProgress): { loss: number; lr: number } | null {
-  const loss = progress.metrics?.['loss'];
-  const lr = progress.metrics?.['lr'];
-  return loss === undefined || lr === undefined ? null : { loss, lr };
+/** `loss 0.1234 (avg 0.1250) lr 1.00e-4 2.31 it/s`, or the caching count. */
+function progressMessage(p: JobProgress): string {
+  const m = p.metrics ?? {};
+  if (m['cachingTotal'] !== undefined && m['loss'] === undefined) return p.message ?? 'Caching';
+  if (m['loss'] === undefined) return p.message ?? '';
+  const parts = [`loss ${m['loss'].toFixed(4)}`];
+  if (m['smoothLoss'] !== undefined) parts.push(`(avg ${m['smoothLoss'].toFixed(4)})`);
+  if (m['lr'] !== undefined) parts.push(`lr ${m['lr'].toExponential(2)}`);
+  if (m['stepsPerSec'] !== undefined) parts.push(`${m['stepsPerSec'].toFixed(2)} it/s`);
+  return parts.join(' ');
+}
+
+/**
+ * The --json event lines, in order and each once. Progress may skip a step (events are
+ * throttled over a connection): missing steps, samples and checkpoints come from the result.
+ */
+class EventLines {
+  private printedStep = 0;
+  private cachingDone = -1;
+  private readonly printedFiles = new Set<string>();
+
+  /** `resumed`: the run continues an earlier one, so its first step line is not step 1. */
+  constructor(
+    private readonly out: Output,
+    private readonly resumed: boolean,
+  ) {}
+
+  progress(p: JobProgress): void {
+    if (!this.out.json) return;
+    const m = p.metrics ?? {};
+    const done = m['cachingDone'];
+    const total = m['cachingTotal'];
+    if (done !== undefined && total !== undefined && m['loss'] === undefined && done > this.cachingDone) {
+      this.cachingDone = done;
+      this.out.line({ event: 'caching', done, total });
+    }
+    const loss = m['loss'];
+    const lr = m['lr'];
+    const next = p.step === this.printedStep + 1 || (this.resumed && this.printedStep === 0 && p.step > 0);
+    if (loss !== undefined && lr !== undefined && next) {
+      this.printedStep = p.step;
+      this.out.line({
+        event: 'step',
+        step: p.step,
+        totalSteps: p.total,
+        loss,
+        smoothLoss: m['smoothLoss'] ?? null,
+        lr,
+        gradNorm: m['gradNorm'] ?? null,
+        stepsPerSec: m['stepsPerSec'] ?? null,
+        etaMs: p.etaMs,
+      });
+    }
+    if (p.artifacts) this.artifacts(p.artifacts);
+  }
+
+  finish(result: TrainJobResult): void {
+    if (!this.out.json) return;
+    for (let i = this.printedStep; i < result.losses.length; i++) {
+      this.out.line({
+        event: 'step',
+        step: i + 1,
+        totalSteps: result.steps,
+        loss: result.losses[i],
+        lr: result.lrs[i],
+      });
+    }
+    this.printedStep = result.losses.length;
+    if (result.artifacts) this.artifacts(result.artifacts);
+  }
+
+  private artifacts(artifacts: TrainArtifacts): void {
+    for (const s of artifacts.samples) {
+      if (this.printedFiles.has(s.file)) continue;
+      this.printedFiles.add(s.file);
+      this.out.line({ event: 'sample', step: s.step, index: s.index, prompt: s.prompt, file: s.file });
+    }
+    for (const c of artifacts.checkpoints) {
+      if (this.printedFiles.has(c.file)) continue;
+      this.printedFiles.add(c.file);
+      this.out.line({ event: 'checkpoint', step: c.step, file: c.file, validationLoss: c.validationLoss });
+    }
+  }
 }

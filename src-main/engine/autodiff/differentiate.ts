@@ -18,6 +18,7 @@ import {
   type ValueMeta,
 } from '../graph';
 import { Emitter } from './emitter';
+import { Recomputation, type SegmentOf } from './recompute';
 import { NOT_DIFFERENTIABLE, RULES, type GradRule } from './rules';
 
 export type DifferentiateOptions = {
@@ -25,6 +26,12 @@ export type DifferentiateOptions = {
   loss: string;
   /** Graph inputs or initializers to differentiate with respect to. */
   wrt: string[];
+  /**
+   * Gradient checkpointing: the segment each forward node belongs to (undefined: not
+   * recomputed). A segment's activations are recomputed in the backward pass instead of kept
+   * (see `recompute.ts`); gradients are identical.
+   */
+  recompute?: SegmentOf;
 };
 
 /** The name of the output carrying the gradient of `name`. */
@@ -119,6 +126,9 @@ export function differentiate(model: Model, options: DifferentiateOptions): Mode
   }
 
   const e = new Emitter(graph, metas);
+  const recompute = options.recompute
+    ? new Recomputation(order, new Set(graph.initializers.keys()), metas, e, options.recompute)
+    : undefined;
   const grads = new Map<string, string[]>();
   const push = (value: string, g: string) => {
     const list = grads.get(value);
@@ -146,11 +156,14 @@ export function differentiate(model: Model, options: DifferentiateOptions): Mode
     if (!onPath.has(node)) continue;
     e.within(node.name, () => {
       const dy = node.outputs.map((o) => (o === '' ? undefined : total(o)));
-      if (dy.every((g) => g === undefined)) return;
+      const arrived = dy.find((g) => g !== undefined);
+      if (arrived === undefined) return;
       const slots = new Set(diffSlots(node));
       const wants = node.inputs.map((x, i) => slots.has(i) && active.has(x));
       const rule = RULES[node.opType] as GradRule;
-      const dx = rule.grad({ node, e, dy, wants });
+      // The rule reads recomputed activations for a checkpointed node; gradients still flow by the forward names.
+      const seen = recompute ? recompute.view(node, arrived) : node;
+      const dx = rule.grad({ node: seen, e, dy, wants });
       node.inputs.forEach((x, i) => {
         const g = dx[i];
         if (wants[i] && g) push(x, g);

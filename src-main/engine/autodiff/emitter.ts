@@ -58,6 +58,28 @@ export class Emitter {
     return outputs;
   }
 
+  /**
+   * A copy of forward node `node` reading `inputs`, its outputs renamed `<output>/recompute`
+   * (unique), with the forward outputs' types; returns the new output names.
+   */
+  copyNode(node: Node, inputs: readonly string[]): string[] {
+    const name = this.unique(`${node.name}/recompute`);
+    const outputs = node.outputs.map((o) => {
+      if (o === '') return '';
+      const renamed = this.unique(`${o}/recompute`);
+      this.alias(renamed, o);
+      return renamed;
+    });
+    this.nodes.push({ ...node, name, inputs: [...inputs], outputs });
+    return outputs;
+  }
+
+  /** Declares that `name` has the type (and known contents) of `like`, for rules that ask. */
+  alias(name: string, like: string): void {
+    const m = this.metas.get(like);
+    if (m) this.metas.set(name, m);
+  }
+
   /** A constant initializer. */
   constant(values: readonly number[], dtype: DType, dims: readonly number[] = [values.length]): string {
     const name = this.unique(`${this.scope}/Constant`);

@@ -4,3 +4,4 @@
  */
 export { differentiate, gradName, type DifferentiateOptions } from './differentiate';
 export { NOT_DIFFERENTIABLE, RULES, type GradContext, type GradRule } from './rules';
+export { type SegmentOf } from './recompute';

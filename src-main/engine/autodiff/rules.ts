@@ -298,10 +298,11 @@ function gatherGrad(c: GradContext): (string | null)[] {
   const rest = xs.slice(1);
   if (!rest.every((d): d is number => typeof d === 'number')) fail(node, `'${x}' must have a static shape`);
   const d = rest.reduce((p, q) => p * q, 1);
-  // Embedding gradient as a one-hot product: onehot(idx)ᵀ · g, summing repeated indices.
-  let ids = e.cast(idx, 'int64');
-  ids = e.op('Where', [e.op('Less', [ids, e.scalar(0, 'int64')]), e.add(ids, e.scalar(v, 'int64')), ids]);
-  const classes = e.op('Range', [e.scalar(0, 'int64'), e.scalar(v, 'int64'), e.scalar(1, 'int64')]);
+  // Embedding gradient as a one-hot product: onehot(idx)ᵀ · g, summing repeated indices. The index
+  // arithmetic is int32 (sizes < 2³¹), which WebGPU implements; its int64 Less/Where/Equal fall back to the CPU.
+  let ids = e.cast(idx, 'int32');
+  ids = e.op('Where', [e.op('Less', [ids, e.scalar(0, 'int32')]), e.add(ids, e.scalar(v, 'int32')), ids]);
+  const classes = e.op('Range', [e.scalar(0, 'int32'), e.scalar(v, 'int32'), e.scalar(1, 'int32')]);
   const hot = e.cast(e.op('Equal', [e.op('Unsqueeze', [ids, e.ints([-1])]), classes]), e.dtype(x));
   const dx = e.op('MatMul', [e.transpose(e.reshape(hot, [-1, v]), [1, 0]), e.reshape(g0(c), [-1, d])]);
   return [e.reshape(dx, [v, ...rest]), null];

@@ -2,7 +2,7 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { CanceledError, deserializeError, PinholeError } from '../../../src-shared/errors';
 import type { GenerateProgress, GenerateRequest, GenerateMode, GenerateTimings } from '../pipelines';
-import type { TrainProgress, TrainRequest, TrainResult } from '../training';
+import type { TrainEvent, TrainRequest, TrainResult } from '../training';
 import {
   ENGINE_PROTOCOL_VERSION,
   fromBase64,
@@ -136,11 +136,11 @@ export class EngineCrashedError extends PinholeError {
 export interface EngineTrainOptions {
   /** Aborting cancels the training; the child stops within one optimizer step and the call rejects with `CanceledError`. */
   readonly signal?: AbortSignal;
-  /** Called after every optimizer step. */
-  readonly onProgress?: (progress: TrainProgress) => void;
+  /** Caching progress, every optimizer step, sample images and checkpoints, as they happen. */
+  readonly onEvent?: (event: TrainEvent) => void;
 }
 
-type ProgressMessage = Extract<ChildMessage, { type: 'progress' | 'train-progress' }>;
+type ProgressMessage = Extract<ChildMessage, { type: 'progress' | 'train-event' }>;
 
 interface Pending {
   readonly resolve: (message: ChildMessage) => void;
@@ -231,7 +231,7 @@ export class EngineClient {
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const message = await this.request(id, { type: 'train', id, request: toWireTrainRequest(request) }, (m) => {
-        if (m.type === 'train-progress') options.onProgress?.(m.progress);
+        if (m.type === 'train-event') options.onEvent?.(m.event);
       });
       if (message.type !== 'train-result')
         throw new PinholeError('INTERNAL', `unexpected engine reply ${message.type}`);
@@ -310,7 +310,7 @@ export class EngineClient {
     }
     const pending = this.pending.get(message.id);
     if (!pending) return;
-    if (message.type === 'progress' || message.type === 'train-progress') {
+    if (message.type === 'progress' || message.type === 'train-event') {
       pending.onProgress?.(message);
       return;
     }

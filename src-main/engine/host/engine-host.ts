@@ -137,7 +137,7 @@ export class EngineHost {
         if (job.kind === 'train') {
           const result = await this.train(fromWireTrainRequest(job.request), {
             signal: job.controller.signal,
-            onProgress: (progress) => this.transport.send({ type: 'train-progress', id: job.id, progress }),
+            onEvent: (event) => this.transport.send({ type: 'train-event', id: job.id, event }),
           });
           this.transport.send({ type: 'train-result', id: job.id, result });
           continue;

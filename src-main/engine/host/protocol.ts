@@ -3,14 +3,15 @@ import { PinholeError } from '../../../src-shared/errors';
 import type { ImageInput } from '../image';
 import type { GenerateMode, GenerateProgress, GenerateRequest, GenerateTimings } from '../pipelines';
 import type { ProviderSelection } from '../runtime';
-import type { TrainProgress, TrainRequest, TrainResult } from '../training';
+import type { TrainEvent, TrainRequest, TrainResult } from '../training';
 
 /**
  * The engine process's message protocol. Every message is plain JSON (bigints as decimal strings, bytes as
  * base64), so it crosses a `child_process.fork` IPC channel and Electron's `utilityProcess` port alike.
  */
 
-export const ENGINE_PROTOCOL_VERSION = 1;
+/** 2: training reports `train-event` messages (caching, step, sample, checkpoint) instead of `train-progress`. */
+export const ENGINE_PROTOCOL_VERSION = 2;
 
 /** An image on the wire: a file path the child can read, an encoded file, or raw RGB8 pixels. */
 export type WireImage =
@@ -25,8 +26,11 @@ export type WireGenerateRequest = Omit<GenerateRequest, 'seed' | 'initImage' | '
   readonly maskImage?: WireImage | undefined;
 };
 
-/** `TrainRequest` on the wire (the seed as a decimal string). */
-export type WireTrainRequest = Omit<TrainRequest, 'seed'> & { readonly seed: string };
+/** `TrainRequest` on the wire (the seeds as decimal strings). */
+export type WireTrainRequest = Omit<TrainRequest, 'seed' | 'sampleSeed'> & {
+  readonly seed: string;
+  readonly sampleSeed?: string | undefined;
+};
 
 /** Where result PNGs go: back in the message (base64), or written to a folder (paths in the message). */
 export type OutputMode = { readonly kind: 'inline' } | { readonly kind: 'files'; readonly dir: string };
@@ -79,7 +83,7 @@ export type ChildMessage =
   | { readonly type: 'ready'; readonly pid: number; readonly protocol: number }
   | { readonly type: 'progress'; readonly id: string; readonly progress: GenerateProgress }
   | { readonly type: 'result'; readonly id: string; readonly result: WireGenerateResult }
-  | { readonly type: 'train-progress'; readonly id: string; readonly progress: TrainProgress }
+  | { readonly type: 'train-event'; readonly id: string; readonly event: TrainEvent }
   | { readonly type: 'train-result'; readonly id: string; readonly result: TrainResult }
   | { readonly type: 'info'; readonly id: string; readonly info: EngineInfo }
   | { readonly type: 'done'; readonly id: string }
@@ -138,21 +142,30 @@ export function fromWireRequest(wire: WireGenerateRequest): GenerateRequest {
 
 /** A training request → the wire. */
 export function toWireTrainRequest(request: TrainRequest): WireTrainRequest {
-  return { ...request, seed: request.seed.toString() };
+  const { seed, sampleSeed, ...rest } = request;
+  return { ...rest, seed: seed.toString(), ...(sampleSeed !== undefined ? { sampleSeed: sampleSeed.toString() } : {}) };
 }
 
 /**
  * The wire → a training request.
- * @throws PinholeError `INVALID_PARAMS` when the seed is not a decimal integer.
+ * @throws PinholeError `INVALID_PARAMS` when a seed is not a decimal integer.
  */
 export function fromWireTrainRequest(wire: WireTrainRequest): TrainRequest {
-  if (typeof wire.seed !== 'string' || !/^\d+$/.test(wire.seed)) {
-    throw new PinholeError(
-      'INVALID_PARAMS',
-      `seed: must be a decimal integer string, got ${JSON.stringify(wire.seed)}`,
-    );
-  }
-  return { ...wire, seed: BigInt(wire.seed) };
+  const { seed, sampleSeed, ...rest } = wire;
+  const decimal = (name: string, value: unknown): bigint => {
+    if (typeof value !== 'string' || !/^\d+$/.test(value)) {
+      throw new PinholeError(
+        'INVALID_PARAMS',
+        `${name}: must be a decimal integer string, got ${JSON.stringify(value)}`,
+      );
+    }
+    return BigInt(value);
+  };
+  return {
+    ...rest,
+    seed: decimal('seed', seed),
+    ...(sampleSeed !== undefined ? { sampleSeed: decimal('sampleSeed', sampleSeed) } : {}),
+  };
 }
 
 export { toBase64, fromBase64 };

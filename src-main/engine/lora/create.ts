@@ -15,7 +15,7 @@ import {
 } from '../models';
 import { type TorchGenerator } from '../random';
 import { type LoraModule, type LoraWeights } from './file';
-import { isTextEncoderTarget, isUNetTarget, kohyaName, type LoraPart } from './naming';
+import { isConv3x3Target, isTextEncoderTarget, isUNetTarget, kohyaName, type LoraPart } from './naming';
 
 /** One module a LoRA can wrap: its kohya name and the frozen weight's shape ([out, in] or [out, in, k, k]). */
 export type LoraTarget = {
@@ -51,20 +51,34 @@ export function findTargets(
   return found;
 }
 
-/** kohya's default UNet targets (every Linear and 1×1 Conv in the transformer blocks). */
-export function unetLoraTargets(config: UNetConfig, weights: WeightSource): LoraTarget[] {
+/**
+ * kohya's default UNet targets (every Linear and 1×1 Conv in the transformer blocks); with
+ * `conv3x3` (LoCon) also every Linear and Conv of the ResNet blocks and the down/up samplers.
+ */
+export function unetLoraTargets(
+  config: UNetConfig,
+  weights: WeightSource,
+  options: { conv3x3?: boolean } = {},
+): LoraTarget[] {
   return findTargets(
     'unet',
     weights,
     (hooks) => buildUNet(config, weights, { hooks }),
-    (c) => isUNetTarget(c),
+    (c) => isUNetTarget(c, options.conv3x3 === true),
   );
 }
 
-/** kohya's text-encoder targets (every Linear in the attention and MLP blocks). */
-export function textEncoderLoraTargets(config: ClipTextConfig, weights: WeightSource): LoraTarget[] {
+/**
+ * kohya's text-encoder targets (every Linear in the attention and MLP blocks), named `lora_te_…`
+ * (SD 1.x/2.x) or `lora_te1_…` / `lora_te2_…` (SDXL's first / second encoder).
+ */
+export function textEncoderLoraTargets(
+  config: ClipTextConfig,
+  weights: WeightSource,
+  part: Exclude<LoraPart, 'unet'> = 'te',
+): LoraTarget[] {
   return findTargets(
-    'te',
+    part,
     weights,
     (hooks) => buildClipTextModel(config, weights, { hooks, hiddenStates: 'none' }),
     isTextEncoderTarget,
@@ -101,6 +115,10 @@ export type CreateLoraOptions = {
   rank: number;
   /** Default: the rank (scale 1), as kohya when alpha is 0 or absent. */
   alpha?: number;
+  /** Rank of 3×3 Conv targets (LoCon, kohya's `conv_dim`); default `rank`. */
+  convRank?: number;
+  /** Alpha of 3×3 Conv targets (kohya's `conv_alpha`); default the conv rank. */
+  convAlpha?: number;
   generator: TorchGenerator;
 };
 
@@ -111,11 +129,12 @@ export type CreateLoraOptions = {
  * targets get [r, in, k, k] / [out, r, 1, 1] tensors, Linear ones [r, in] / [out, r].
  */
 export function createLora(targets: readonly LoraTarget[], options: CreateLoraOptions): LoraWeights {
-  const { rank, generator } = options;
-  if (!Number.isInteger(rank) || rank < 1) throw new RangeError(`LoRA rank must be a positive integer, not ${rank}`);
-  const alpha = options.alpha === undefined || options.alpha === 0 ? rank : options.alpha;
+  const { generator } = options;
+  const plain = rankAndAlpha(options.rank, options.alpha);
+  const conv3x3 = rankAndAlpha(options.convRank ?? options.rank, options.convAlpha);
   const modules = new Map<string, LoraModule>();
   for (const t of targets) {
+    const { rank, alpha } = isConv3x3Target(t) ? conv3x3 : plain;
     const [out, inDim] = [t.weightDims[0]!, t.weightDims[1]!];
     const conv = t.kind === 'conv';
     const downDims = conv ? [rank, inDim, t.kernel, t.kernel] : [rank, inDim];
@@ -127,4 +146,10 @@ export function createLora(targets: readonly LoraTarget[], options: CreateLoraOp
     modules.set(t.name, { name: t.name, down, downDims, up, upDims, alpha });
   }
   return { modules, metadata: {} };
+}
+
+/** A rank checked, and its alpha (the rank itself when 0 or absent, as kohya). */
+function rankAndAlpha(rank: number, alpha: number | undefined): { rank: number; alpha: number } {
+  if (!Number.isInteger(rank) || rank < 1) throw new RangeError(`LoRA rank must be a positive integer, not ${rank}`);
+  return { rank, alpha: alpha === undefined || alpha === 0 ? rank : alpha };
 }

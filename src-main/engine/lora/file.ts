@@ -3,7 +3,7 @@
  * each `alpha` a 0-d F32 tensor, `ss_*` metadata as strings), as kohya's `save_weights` does.
  */
 import { PinholeError } from '../../../src-shared/errors';
-import { tensorToFloat32, type Tensor } from '../graph';
+import { convertArray, tensorToFloat32, type Tensor } from '../graph';
 import { SafetensorsFile, writeSafetensors } from '../weights';
 import { kohyaKeys, kohyaModuleOf } from './naming';
 
@@ -108,13 +108,17 @@ function unsupportedKind(keys: readonly string[]): string {
   return found.length > 0 ? `unsupported LoRA kind (${found.join(', ')}): ` : '';
 }
 
-/** The file's tensors in kohya's order per module: down, up, alpha (0-d). */
-export function kohyaTensors(lora: LoraWeights): Tensor[] {
+/** dtype of a LoRA file's down/up tensors (kohya's `--save_precision`); alphas stay F32 as kohya's. */
+export type LoraSaveDtype = 'float32' | 'float16' | 'bfloat16';
+
+/** The file's tensors in kohya's order per module: down, up (in `dtype`, default float32), alpha (0-d F32). */
+export function kohyaTensors(lora: LoraWeights, dtype: LoraSaveDtype = 'float32'): Tensor[] {
   const out: Tensor[] = [];
+  const cast = (data: Float32Array) => (dtype === 'float32' ? data.slice() : convertArray(data, 'float32', dtype));
   for (const m of lora.modules.values()) {
     const keys = kohyaKeys(m.name);
-    out.push({ name: keys.down, dtype: 'float32', dims: [...m.downDims], data: m.down.slice() });
-    out.push({ name: keys.up, dtype: 'float32', dims: [...m.upDims], data: m.up.slice() });
+    out.push({ name: keys.down, dtype, dims: [...m.downDims], data: cast(m.down) });
+    out.push({ name: keys.up, dtype, dims: [...m.upDims], data: cast(m.up) });
     out.push({ name: keys.alpha, dtype: 'float32', dims: [], data: Float32Array.of(m.alpha) });
   }
   return out;
@@ -154,6 +158,7 @@ export async function writeKohyaLora(
   path: string,
   lora: LoraWeights,
   metadata: Record<string, string> = lora.metadata,
+  dtype: LoraSaveDtype = 'float32',
 ): Promise<void> {
-  await writeSafetensors(path, kohyaTensors(lora), metadata);
+  await writeSafetensors(path, kohyaTensors(lora, dtype), metadata);
 }

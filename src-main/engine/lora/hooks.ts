@@ -1,7 +1,8 @@
 /**
  * LoRA injected into a model build through `ModuleHooks`, with kohya's math:
  * `y = base(x) + up(down(x)) · multiplier · alpha / rank`. Linear LoRA for Linear modules (x·downᵀ·upᵀ),
- * 1×1 Conv LoRA for 1×1 Convs. The weights are either graph inputs named by their kohya keys
+ * Conv LoRA for Convs: `lora_down` a conv with the module's kernel, stride and padding, `lora_up`
+ * a 1×1 conv (kohya's LoCon for 3×3 modules). The weights are either graph inputs named by their kohya keys
  * (training: fed every step, differentiated) or initializers (generation).
  */
 import { PinholeError } from '../../../src-shared/errors';
@@ -80,18 +81,21 @@ export function loraHooks(lora: LoraWeights, options: LoraHookOptions): LoraInje
         const u2 = m.upDims.length === 2 ? up : b.reshape(up, [outDim, rank]);
         return b.matmul(b.matmul(call.input, b.transpose(d2, [1, 0])), b.transpose(u2, [1, 0]));
       }
-      if ((call.kernel ?? 1) !== 1 || (m.downDims.length === 4 && (m.downDims[2] !== 1 || m.downDims[3] !== 1))) {
+      const kernel = call.kernel ?? 1;
+      const downKernel = m.downDims.length === 4 ? m.downDims[2]! : 1;
+      if (downKernel !== kernel || (m.downDims.length === 4 && m.downDims[3] !== kernel)) {
         throw new PinholeError(
           'IMPORT_REJECTED',
-          `LoRA module ${name}: ${call.kernel}×${call.kernel} Conv LoRA (LoCon) is not supported yet`,
+          `LoRA module ${name}: lora_down is [${m.downDims.join(', ')}] but the module's conv is ${kernel}×${kernel}`,
         );
       }
       const d4 = m.downDims.length === 4 ? down : b.reshape(down, [rank, inDim, 1, 1]);
       const u4 = m.upDims.length === 4 ? up : b.reshape(up, [outDim, rank, 1, 1]);
-      return b.conv(b.conv(call.input, d4, undefined, { strides: 1, pads: 0 }), u4, undefined, {
-        strides: 1,
-        pads: 0,
+      const hidden = b.conv(call.input, d4, undefined, {
+        strides: call.stride ?? 1,
+        pads: call.padding ?? Math.floor(kernel / 2),
       });
+      return b.conv(hidden, u4, undefined, { strides: 1, pads: 0 });
     });
     return b.add(base, b.mul(delta, scale));
   };

@@ -11,6 +11,7 @@ export {
   readKohyaLora,
   writeKohyaLora,
   type KohyaMetadata,
+  type LoraSaveDtype,
   type LoraModule,
   type LoraWeights,
 } from './file';
@@ -36,3 +37,7 @@ export {
   type LoraComponent,
   type WeightedLora,
 } from './merge';
+export { parseLoraTags, stripNetworkTags, type PromptLoraTag } from './prompt-tags';
+export { peftKeyOf, peftKohyaName, readPeftLora, type PeftKey } from './peft';
+export { readLora, unsupportedLoraKinds } from './read-lora';
+export { layersPerBlockOf, ldmToDiffusersRest } from './ldm-names';

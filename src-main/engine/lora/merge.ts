@@ -5,13 +5,15 @@
  * 1×1 Conv [out, in, 1, 1], 3×3 Conv [out, in, 3, 3] for LoCon: a k×k conv then a 1×1 conv is one k×k conv).
  *
  * Which weight a module changes: the base model's `<module path>.weight` whose kohya name
- * (`lora_unet_` / `lora_te_` + the path with dots as underscores) is the module's. A module that matches no
+ * (`lora_unet_` / `lora_te_` + the path with dots as underscores) is the module's — for the UNet also by its LDM
+ * path (`input_blocks_4_1_…`, as kohya names SDXL LoRAs; see `ldm-names.ts`). A module that matches no
  * weight, or a weight that is not a Linear/Conv the builder runs through its hooks, is an error naming it.
  */
 import { PinholeError } from '../../../src-shared/errors';
 import { tensorToFloat32, type Tensor } from '../graph';
 import { type ModuleHooks, type WeightSource } from '../models';
 import { loraRank, type LoraModule, type LoraWeights } from './file';
+import { layersPerBlockOf, ldmToDiffusersRest } from './ldm-names';
 
 /** The model a LoRA module goes into. */
 export type LoraComponent = 'unet' | 'text_encoder' | 'text_encoder_2';
@@ -114,10 +116,17 @@ export function matchLoraModules(
   }
   const matched = new Map<string, string>();
   const unmatched: string[] = [];
+  let layersPerBlock: number | undefined;
   for (const name of moduleNames) {
     const part = loraComponentOf(name);
     if (!part || part.component !== component) continue;
-    const weight = byRest.get(part.rest);
+    let weight = byRest.get(part.rest);
+    if (!weight && component === 'unet') {
+      // SDXL (and LDM-checkpoint) LoRAs name UNet modules by their LDM paths.
+      layersPerBlock ??= layersPerBlockOf(byRest.values());
+      const renamed = ldmToDiffusersRest(part.rest, layersPerBlock);
+      if (renamed !== undefined) weight = byRest.get(renamed);
+    }
     if (weight) matched.set(name, weight);
     else unmatched.push(name);
   }

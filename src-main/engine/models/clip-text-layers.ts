@@ -2,7 +2,7 @@
  * The parts of CLIP's text encoder: token lookup, one pre-LN encoder layer (transformers'
  * `CLIPEncoderLayer`), the MLP activations and the EOS position used for pooling.
  */
-import { type GraphBuilder, type Value } from '../graph';
+import { type GraphBuilder, type Tensor, type Value } from '../graph';
 import { CLIP_EOS_TOKEN_ID, type ClipActivation, type ClipTextSpec } from './clip-text-config';
 import { type Layers } from './layers';
 import { type WeightSource } from './weight-source';
@@ -16,6 +16,27 @@ export function gatherRows(layers: Layers, weights: WeightSource, ids: Value): V
   const table = b.initializer('weight', weights.get(layers.path('weight')));
   const rows = b.gather(table, ids, 0);
   return rows.dtype === 'float32' ? rows : b.cast(rows, 'float32');
+}
+
+/**
+ * {@link gatherRows} with extra rows after the table (textual-inversion vectors): ids below `vocab` read
+ * `weight` [V, D], ids from `vocab` on read row `id − vocab` of `extra` [E, D]. Two lookups and a Where over
+ * [B, T, D], so the token table is never copied at run time.
+ * @param ids int [B, T] → float32 [B, T, D].
+ */
+export function gatherRowsWithExtra(
+  layers: Layers,
+  weights: WeightSource,
+  ids: Value,
+  vocab: number,
+  extra: Tensor,
+): Value {
+  const { b } = layers;
+  const isExtra = b.greaterOrEqual(ids, vocab); // bool [B, T]
+  const baseRows = gatherRows(layers, weights, b.where(isExtra, 0, ids));
+  const extraTable = b.initializer('extra_weight', extra);
+  const extraRows = b.gather(extraTable, b.where(isExtra, b.sub(ids, vocab), 0), 0);
+  return b.where(b.unsqueeze(isExtra, [-1]), extraRows, baseRows);
 }
 
 /**

@@ -7,8 +7,9 @@
  * `ModuleHooks`, with its transformers module path: `text_model.encoder.layers.0.self_attn.q_proj`
  * is kohya's `lora_te_text_model_encoder_layers_0_self_attn_q_proj`.
  */
-import { GraphBuilder, type Model, type Value } from '../graph';
-import { clipEncoderLayer, clipPooledIndex, gatherRows } from './clip-text-layers';
+import { PinholeError } from '../../../src-shared/errors';
+import { GraphBuilder, type Model, type Tensor, type Value } from '../graph';
+import { clipEncoderLayer, clipPooledIndex, gatherRows, gatherRowsWithExtra } from './clip-text-layers';
 import { resolveClipTextConfig, type ClipTextConfig, type ClipTextSpec } from './clip-text-config';
 import { Layers, type ModuleHooks } from './layers';
 import { type WeightSource } from './weight-source';
@@ -33,6 +34,11 @@ export type ClipTextOptions = {
   sequenceLength?: number;
   /** Graph name. Default 'text_encoder'. */
   name?: string;
+  /**
+   * Extra token rows, float32 [E, hidden] (textual-inversion vectors): ids vocab … vocab + E − 1 look them up;
+   * pooling ignores them (an embedding never counts as the EOS token). Without it the graph is unchanged.
+   */
+  extraTokens?: Tensor;
 };
 
 /**
@@ -67,7 +73,14 @@ export function buildClipTextModel(
   const layers = new Layers({ b, weights, ...(options.hooks ? { hooks: options.hooks } : {}) });
   const ids = b.input('input_ids', options.inputIdsType ?? 'int32', ['batch', length]);
 
-  const { hidden, last, pooled } = b.scope('text_model', () => encode(layers, weights, spec, ids, length));
+  const extra = options.extraTokens;
+  if (extra && (extra.dims.length !== 2 || extra.dims[1] !== spec.hidden || extra.dtype !== 'float32')) {
+    throw new PinholeError(
+      'IMPORT_REJECTED',
+      `extra token rows are ${extra.dtype} [${extra.dims.join(', ')}], the text encoder needs float32 [rows, ${spec.hidden}]`,
+    );
+  }
+  const { hidden, last, pooled } = b.scope('text_model', () => encode(layers, weights, spec, ids, length, extra));
   const textEmbeds = withProjection ? layers.linear('text_projection', pooled, { bias: false }) : undefined;
 
   if (textEmbeds) b.output(textEmbeds, 'text_embeds');
@@ -88,10 +101,13 @@ function encode(
   spec: ClipTextSpec,
   ids: Value,
   length: number,
+  extra: Tensor | undefined,
 ): { hidden: Value[]; last: Value; pooled: Value } {
   const { b } = layers;
   const embeddings = b.scope('embeddings', () => {
-    const tokens = b.scope('token_embedding', () => gatherRows(layers, weights, ids)); // [B, T, D]
+    const tokens = b.scope('token_embedding', () =>
+      extra ? gatherRowsWithExtra(layers, weights, ids, spec.vocab, extra) : gatherRows(layers, weights, ids),
+    ); // [B, T, D]
     const positions = b.scope('position_embedding', () => {
       // position_ids = arange(T): the table's first T rows, broadcast over the batch.
       const table = layers.param('weight'); // [P, D]
@@ -110,7 +126,9 @@ function encode(
     }
   });
   const last = layers.layerNorm('final_layer_norm', x, spec.eps);
-  return { hidden, last, pooled: pool(b, spec, ids, last) };
+  // Extra ids are larger than the EOS id: hide them from the pooling rules (argmax among them).
+  const poolIds = extra ? b.where(b.greaterOrEqual(ids, spec.vocab), 0, ids) : ids;
+  return { hidden, last, pooled: pool(b, spec, poolIds, last) };
 }
 
 /**

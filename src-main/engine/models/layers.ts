@@ -16,6 +16,9 @@ export type ModuleCall = {
   kind: 'linear' | 'conv';
   /** Conv kernel size (1 for 1×1), for LoRA target rules. */
   kernel?: number;
+  /** Conv stride and symmetric padding (a 3×3 LoRA's `lora_down` convolves exactly as the module does). */
+  stride?: number;
+  padding?: number;
   input: Value;
   base: () => Value;
 };
@@ -78,10 +81,12 @@ export class Layers {
     return this.b.scope(name, () => {
       const weight = this.weights.get(this.path('weight'));
       const kernel = weight.dims[2] ?? 1;
-      return this.hook({ path: this.b.scopeName, kind: 'conv', kernel, input: x }, () =>
+      const stride = options.stride ?? 1;
+      const padding = options.padding ?? Math.floor(kernel / 2);
+      return this.hook({ path: this.b.scopeName, kind: 'conv', kernel, stride, padding, input: x }, () =>
         this.b.conv(x, this.param('weight'), this.has('bias') ? this.param('bias') : undefined, {
-          strides: options.stride ?? 1,
-          pads: options.padding ?? Math.floor(kernel / 2),
+          strides: stride,
+          pads: padding,
         }),
       );
     });

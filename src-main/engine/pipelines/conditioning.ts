@@ -1,5 +1,13 @@
 import { PinholeError } from '../../../src-shared/errors';
-import { applyTokenWeights, buildWeightedChunks, type ClipTokenizer, type WeightedChunk } from '../text';
+import { stripNetworkTags } from '../lora';
+import {
+  applyTokenWeights,
+  buildWeightedChunks,
+  type ClipTokenizer,
+  type TokenEmbedding,
+  type WeightedChunk,
+} from '../text';
+import type { PlannedEmbedding, TextComponent } from './embedding-plan';
 import type { ModelFamily } from './family';
 import type { LayerNormParams } from './onnx-initializers';
 import { concat, type LayerChoice, type TextEncoder } from './text-encoder';
@@ -37,6 +45,8 @@ export interface PromptEncoderOptions {
   readonly finalNorm?: () => Promise<LayerNormParams>;
   /** The encoder's `layer_norm_eps` (1e-5 for CLIP). */
   readonly layerNormEps?: number;
+  /** Textual-inversion embeddings the encoders have rows for (their names are replaced by their vectors). */
+  readonly embeddings?: readonly PlannedEmbedding[];
 }
 
 /**
@@ -56,10 +66,18 @@ export class PromptEncoder {
     if (options.family === 'sdxl' && !second) throw new PinholeError('INTERNAL', 'SDXL needs two text encoders');
   }
 
-  /** The conditioning of `prompt`. */
-  async encode(prompt: string): Promise<Conditioning> {
-    const chunkOptions = { emphasis: this.options.emphasis ?? true };
-    const chunks = buildWeightedChunks(this.first.tokenizer, prompt, chunkOptions);
+  /**
+   * The conditioning of `prompt`. Extra-network tags (`<lora:…>`) are removed first, as A1111 does (the LoRAs
+   * themselves are merged into the models); embedding names become their vectors.
+   */
+  async encode(text: string): Promise<Conditioning> {
+    const prompt = stripNetworkTags(text);
+    const emphasis = this.options.emphasis ?? true;
+    const chunkOptions = (part: EncoderPart, component: TextComponent) => ({
+      emphasis,
+      embeddings: this.tokenEmbeddings(part, component),
+    });
+    const chunks = buildWeightedChunks(this.first.tokenizer, prompt, chunkOptions(this.first, 'text_encoder'));
     const clipSkip = this.options.clipSkip ?? 1;
     if (this.options.family !== 'sdxl') {
       const layer: LayerChoice =
@@ -74,7 +92,7 @@ export class PromptEncoder {
       return { hidden: out.hidden, tokens: out.tokens, channels: out.channels, pooledDim: 0 };
     }
     const second = this.second!;
-    const chunks2 = buildWeightedChunks(second.tokenizer, prompt, chunkOptions);
+    const chunks2 = buildWeightedChunks(second.tokenizer, prompt, chunkOptions(second, 'text_encoder_2'));
     if (chunks2.length !== chunks.length) {
       throw new PinholeError(
         'INTERNAL',
@@ -105,6 +123,15 @@ export class PromptEncoder {
   empty(): Promise<Conditioning> {
     this.emptyCache ??= this.encode('');
     return this.emptyCache;
+  }
+
+  /** The embeddings as one encoder's chunker sees them: its tokens of each name, and the ids of the vectors. */
+  private tokenEmbeddings(part: EncoderPart, component: TextComponent): TokenEmbedding[] {
+    return (this.options.embeddings ?? []).map((e) => {
+      const ids = e.ids.get(component);
+      if (!ids) throw new PinholeError('INTERNAL', `embedding ${e.inversion.name} has no rows in the ${component}`);
+      return { nameIds: part.tokenizer.encode(e.inversion.name), ids };
+    });
   }
 
   private async loadNorm(): Promise<LayerNormParams> {

@@ -11,12 +11,22 @@ export {
   inspectLora,
   LORA_MODEL_BUILD_VERSION,
   loraHashesInfotext,
+  networkInfotext,
   planLoras,
   type ComponentWeightFiles,
   type LoraInfo,
   type LoraPlan,
   type LoraRequest,
+  type PlannedLora,
 } from './lora-models';
+export { loraName, resolvePromptLoras, withLoraTags, type PromptNetworks } from './prompt-networks';
+export {
+  embeddingHashesInfotext,
+  planEmbeddings,
+  type EmbeddingPlan,
+  type PlannedEmbedding,
+  type TextComponent,
+} from './embedding-plan';
 export {
   resolveRequest,
   seedForIteration,

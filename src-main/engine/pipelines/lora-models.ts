@@ -3,14 +3,14 @@ import { createReadStream } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { PinholeError } from '../../../src-shared/errors';
-import { saveModel, type Model } from '../graph';
+import { saveModel, type Model, type Tensor } from '../graph';
 import {
   loraComponentOf,
   matchLoraModules,
   mergeCheckHooks,
   mergedWeightSource,
   mergeLoras,
-  readKohyaLora,
+  readLora,
   unmatchedError,
   type LoraComponent,
   type WeightedLora,
@@ -18,6 +18,7 @@ import {
 import { buildClipTextModel, buildUNet, safetensorsWeights } from '../models';
 import { fileStamp, type DerivedModel, type FileStamp } from '../runtime';
 import { SafetensorsFile } from '../weights';
+import { embeddingHashesInfotext, planEmbeddings, type EmbeddingPlan, type TextComponent } from './embedding-plan';
 import type { ModelFolder } from './model-folder';
 
 /**
@@ -29,16 +30,21 @@ import type { ModelFolder } from './model-folder';
  * (`<cacheDir>/lora-unet/<key>/model.onnx`, …), keyed by the base weights' and config's identity, each LoRA
  * file's identity and weight, and `LORA_MODEL_BUILD_VERSION`; the pipeline runs them instead of the folder's
  * ONNX models. Every LoRA module must match a Linear/Conv of the model (else an error names it), whatever its
- * weight; LoRAs at weight 0 are checked but change nothing, so they build nothing.
+ * weight; LoRAs at weight 0 are checked but change nothing, so they build nothing. Textual-inversion embeddings
+ * a prompt uses go into the same text-encoder builds as extra token rows (`embedding-plan.ts`; the key then names
+ * them too); without LoRAs or embeddings the folder's ONNX models run unchanged.
  */
 
 /** Bump when the merged builds change: cached models built by older code are then not reused. */
 export const LORA_MODEL_BUILD_VERSION = 1;
 
-/** One LoRA of a request: a kohya `.safetensors` file and its multiplier (A1111's weight). */
+/** One LoRA of a request: a kohya or diffusers/PEFT `.safetensors` file and its multiplier (A1111's weight). */
 export interface LoraRequest {
   readonly path: string;
+  /** The multiplier (A1111's `te` multiplier: the text encoders', and the UNet's unless `unetWeight` is given). */
   readonly weight: number;
+  /** The UNet's multiplier when it differs (`<lora:NAME:TE:UNET>`). */
+  readonly unetWeight?: number;
 }
 
 /** A component's diffusers config and weights. */
@@ -123,8 +129,8 @@ export async function addnetHash(file: string): Promise<string> {
 const infoCache = new Map<string, Promise<LoraInfo>>();
 
 /**
- * Reads and checks a LoRA file (kohya format; other kinds are an error naming their keys), cached by the file's
- * identity.
+ * Reads and checks a LoRA file (kohya or diffusers/PEFT, see `readLora`; other kinds are an error naming their
+ * keys), cached by the file's identity.
  * @throws PinholeError `NOT_FOUND` for a missing file; `IMPORT_REJECTED` for unsupported keys or modules with no
  *   known prefix.
  */
@@ -133,7 +139,11 @@ export async function inspectLora(file: string): Promise<LoraInfo> {
   try {
     stamp = await fileStamp(file);
   } catch (error) {
-    throw new PinholeError('NOT_FOUND', `LoRA file not found: ${file}`, { cause: error });
+    throw new PinholeError(
+      'NOT_FOUND',
+      `LoRA file not found: ${file} (to use a LoRA by its name, write <lora:NAME:WEIGHT> in the prompt)`,
+      { cause: error },
+    );
   }
   const key = JSON.stringify(stamp);
   let pending = infoCache.get(key);
@@ -149,7 +159,7 @@ export async function inspectLora(file: string): Promise<LoraInfo> {
 async function readInfo(file: string, stamp: FileStamp): Promise<LoraInfo> {
   let lora;
   try {
-    lora = await readKohyaLora(file);
+    lora = await readLora(file);
   } catch (error) {
     if (error instanceof PinholeError) throw error;
     const reason = error instanceof Error ? error.message : String(error);
@@ -170,11 +180,27 @@ async function readInfo(file: string, stamp: FileStamp): Promise<LoraInfo> {
   return { path: file, stamp, name, shortHash: (await addnetHash(file)).slice(0, 12), modules };
 }
 
-/** What a request's LoRAs need: the infos (for the infotext) and one merged build per component touched. */
+/** One LoRA of a plan: what its file holds and its multipliers. */
+export interface PlannedLora {
+  readonly info: LoraInfo;
+  /** The text encoders' multiplier (A1111's weight). */
+  readonly weight: number;
+  /** The UNet's multiplier (equal to `weight` unless the request split them). */
+  readonly unetWeight: number;
+}
+
+/**
+ * What a request's LoRAs and embeddings need: the LoRAs and embeddings (for the infotext), and one merged build
+ * per component they touch.
+ */
 export interface LoraPlan {
-  readonly loras: readonly { readonly info: LoraInfo; readonly weight: number }[];
+  readonly loras: readonly PlannedLora[];
+  readonly embeddings: EmbeddingPlan;
   readonly builds: ReadonlyMap<LoraComponent, DerivedModel>;
 }
+
+const multiplierOf = (lora: PlannedLora, component: LoraComponent): number =>
+  component === 'unet' ? lora.unetWeight : lora.weight;
 
 async function weightNames(file: string): Promise<string[]> {
   const source = await SafetensorsFile.open(file);
@@ -186,32 +212,69 @@ async function weightNames(file: string): Promise<string[]> {
 }
 
 /**
- * Checks a request's LoRAs against a model and describes the merged models to build.
- * @throws PinholeError `IMPORT_REJECTED` when a module matches nothing in the model, or when the folder lacks the
- *   diffusers weights of a component the LoRAs change.
+ * Checks a request's LoRAs against a model, picks the embeddings its prompts use, and describes the merged models
+ * to build.
+ * @param networks the request's embedding table (name → file) and its prompts.
+ * @throws PinholeError `IMPORT_REJECTED` when a module matches nothing in the model, when an embedding does not
+ *   fit it, or when the folder lacks the diffusers weights of a component to build.
  */
-export async function planLoras(model: ModelFolder, loras: readonly LoraRequest[]): Promise<LoraPlan> {
-  const infos = [];
-  for (const lora of loras) infos.push({ info: await inspectLora(lora.path), weight: lora.weight });
+export async function planLoras(
+  model: ModelFolder,
+  loras: readonly LoraRequest[],
+  networks: {
+    readonly embeddings: ReadonlyMap<string, string>;
+    readonly prompts: readonly string[];
+    /** The first encoder's tokenizer: an embedding counts as used when its name's tokens are in a prompt. */
+    readonly tokenizer?: { encode(text: string): number[] };
+  } = { embeddings: new Map(), prompts: [] },
+): Promise<LoraPlan> {
+  const planned: PlannedLora[] = [];
+  for (const lora of loras) {
+    planned.push({
+      info: await inspectLora(lora.path),
+      weight: lora.weight,
+      unetWeight: lora.unetWeight ?? lora.weight,
+    });
+  }
   const files = new Map<LoraComponent, ComponentWeightFiles>();
   const names = new Map<LoraComponent, string[]>();
-  for (const { info } of infos) {
+  const weightsOf = async (component: LoraComponent, user: string): Promise<ComponentWeightFiles> => {
+    let found = files.get(component);
+    if (!found) {
+      found = await findComponentWeights(model.dir, component);
+      if (!found) throw missingWeights(model, component, user);
+      files.set(component, found);
+      names.set(component, await weightNames(found.weights));
+    }
+    return found;
+  };
+  for (const { info } of planned) {
     for (const [component, modules] of info.modules) {
-      if (!files.has(component)) {
-        const found = await findComponentWeights(model.dir, component);
-        if (!found) throw missingWeights(model, component, info.path);
-        files.set(component, found);
-        names.set(component, await weightNames(found.weights));
-      }
+      await weightsOf(component, info.path);
       matchLoraModules(modules, component, names.get(component)!, info.path);
     }
   }
+  let embeddings: EmbeddingPlan = { embeddings: [], rows: new Map() };
+  if (networks.embeddings.size > 0) {
+    const textWeights = new Map<TextComponent, string | undefined>();
+    const components: TextComponent[] = model.files.textEncoder2
+      ? ['text_encoder', 'text_encoder_2']
+      : ['text_encoder'];
+    for (const component of components) {
+      textWeights.set(component, (await findComponentWeights(model.dir, component))?.weights);
+    }
+    embeddings = await planEmbeddings(networks.embeddings, networks.prompts, textWeights, networks.tokenizer);
+    for (const component of embeddings.rows.keys()) await weightsOf(component, 'an embedding');
+  }
   const builds = new Map<LoraComponent, DerivedModel>();
   for (const [component, weights] of files) {
-    const used = infos.filter(({ info, weight }) => weight !== 0 && info.modules.has(component));
-    if (used.length > 0) builds.set(component, await mergedBuild(component, weights, used));
+    const used = planned.filter((l) => multiplierOf(l, component) !== 0 && l.info.modules.has(component));
+    const rows = component === 'unet' ? undefined : embeddings.rows.get(component);
+    if (used.length > 0 || rows) {
+      builds.set(component, await mergedBuild(component, weights, used, rows, embeddings));
+    }
   }
-  return { loras: infos, builds };
+  return { loras: planned, embeddings, builds };
 }
 
 function missingWeights(model: ModelFolder, component: LoraComponent, lora: string): PinholeError {
@@ -225,7 +288,9 @@ function missingWeights(model: ModelFolder, component: LoraComponent, lora: stri
 async function mergedBuild(
   component: LoraComponent,
   files: ComponentWeightFiles,
-  loras: readonly { readonly info: LoraInfo; readonly weight: number }[],
+  loras: readonly PlannedLora[],
+  rows: Tensor | undefined,
+  embeddings: EmbeddingPlan,
 ): Promise<DerivedModel> {
   let configText: string;
   let sources: unknown;
@@ -234,7 +299,11 @@ async function mergedBuild(
     sources = {
       weights: await fileStamp(files.weights),
       config: { ...(await fileStamp(files.config)), sha256: createHash('sha256').update(configText).digest('hex') },
-      loras: loras.map(({ info, weight }) => ({ ...info.stamp, weight })),
+      loras: loras.map((l) => ({ ...l.info.stamp, weight: multiplierOf(l, component) })),
+      // Only when there are rows, so builds without embeddings keep the keys they had.
+      ...(rows
+        ? { embeddings: embeddings.embeddings.map((e) => ({ ...e.stamp, ids: e.ids.get(component as TextComponent) })) }
+        : {}),
     };
   } catch (error) {
     throw new PinholeError('NOT_FOUND', `Cannot read the ${component} weights ${files.weights}`, { cause: error });
@@ -243,7 +312,7 @@ async function mergedBuild(
     kind: KINDS[component],
     version: LORA_MODEL_BUILD_VERSION,
     sources,
-    write: (dir) => writeMerged(component, files, configText, loras, path.join(dir, 'model.onnx')),
+    write: (dir) => writeMerged(component, files, configText, loras, rows, path.join(dir, 'model.onnx')),
   };
 }
 
@@ -251,7 +320,8 @@ async function writeMerged(
   component: LoraComponent,
   files: ComponentWeightFiles,
   configText: string,
-  loras: readonly { readonly info: LoraInfo; readonly weight: number }[],
+  loras: readonly PlannedLora[],
+  rows: Tensor | undefined,
   out: string,
 ): Promise<void> {
   let config: Record<string, unknown>;
@@ -266,8 +336,12 @@ async function writeMerged(
     });
   }
   const weighted: WeightedLora[] = [];
-  for (const { info, weight } of loras) {
-    weighted.push({ lora: await readKohyaLora(info.path), multiplier: weight, label: info.path });
+  for (const lora of loras) {
+    weighted.push({
+      lora: await readLora(lora.info.path),
+      multiplier: multiplierOf(lora, component),
+      label: lora.info.path,
+    });
   }
   const source = await SafetensorsFile.open(files.weights);
   try {
@@ -279,7 +353,7 @@ async function writeMerged(
     const model: Model =
       component === 'unet'
         ? buildUNet(config, weights, { hooks: checker.hooks })
-        : buildClipTextModel(config, weights, { hooks: checker.hooks });
+        : buildClipTextModel(config, weights, { hooks: checker.hooks, ...(rows ? { extraTokens: rows } : {}) });
     checker.check();
     await saveModel(model, out);
   } finally {
@@ -290,4 +364,12 @@ async function writeMerged(
 /** A1111's `Lora hashes` infotext value: `name: hash, name: hash` (names without `:` and `,`). */
 export function loraHashesInfotext(plan: LoraPlan): string {
   return plan.loras.map(({ info }) => `${info.name.replace(/[:,]/g, '')}: ${info.shortHash}`).join(', ');
+}
+
+/** The infotext fields of a plan: `Lora hashes` and `TI hashes` (A1111's), each when there is something to list. */
+export function networkInfotext(plan: LoraPlan | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (plan && plan.loras.length > 0) out['Lora hashes'] = loraHashesInfotext(plan);
+  if (plan && plan.embeddings.embeddings.length > 0) out['TI hashes'] = embeddingHashesInfotext(plan.embeddings);
+  return out;
 }

@@ -24,7 +24,7 @@ import { createScheduler } from '../schedulers';
 import { ClipTokenizer } from '../text';
 import { padToSameLength, PromptEncoder, zerosLike, type Conditioning } from './conditioning';
 import { denoise, throwIfAborted } from './denoise';
-import { loraHashesInfotext, planLoras, type LoraPlan } from './lora-models';
+import { networkInfotext, planLoras, type LoraPlan } from './lora-models';
 import { loadModelFolder, type ModelFolder } from './model-folder';
 import { readFinalLayerNorm, type LayerNormParams } from './onnx-initializers';
 import {
@@ -98,7 +98,16 @@ export class StableDiffusionPipeline {
     const { model } = this;
     throwIfAborted(options.signal);
 
-    const lora = req.loras.length > 0 ? await this.loraSessions(await planLoras(model, req.loras)) : undefined;
+    const lora =
+      req.loras.length > 0 || req.embeddings.size > 0
+        ? await this.loraSessions(
+            await planLoras(model, req.loras, {
+              embeddings: req.embeddings,
+              prompts: [req.prompt, req.negativePrompt],
+              tokenizer: this.tokenizer,
+            }),
+          )
+        : undefined;
     const unet = new UNetRunner(
       lora?.unet ?? (await this.runtime.session(model.files.unet)),
       numberOr(model.unetConfig['time_cond_proj_dim']),
@@ -117,97 +126,110 @@ export class StableDiffusionPipeline {
     const conditioning = await this.conditioning(req, unet, guided, lora);
     const textMs = performance.now() - textStart;
 
-    const scaleFactor = model.vae.scaleFactor;
-    const shape = [req.batchSize, model.vae.latentChannels, req.height / scaleFactor, req.width / scaleFactor] as const;
-    const init = req.mode === 'txt2img' ? undefined : await this.prepareImage(req, inpaintUnet, shape[3], shape[2]);
+    // Constant across steps and batches: on a provider that keeps tensors on its device, uploaded once here.
+    const device = (await this.runtime.keepsTensorsOnDevice())
+      ? await unet.upload(conditioning, guided ? 2 * req.batchSize : req.batchSize, (t) => this.runtime.upload(t))
+      : undefined;
+    try {
+      const scaleFactor = model.vae.scaleFactor;
+      const shape = [
+        req.batchSize,
+        model.vae.latentChannels,
+        req.height / scaleFactor,
+        req.width / scaleFactor,
+      ] as const;
+      const init = req.mode === 'txt2img' ? undefined : await this.prepareImage(req, inpaintUnet, shape[3], shape[2]);
 
-    const decoder = new VaeDecoder(await this.runtime.session(model.files.vaeDecoder));
-    const modelHash = await this.shortHash(request.modelHash);
-    const factors = model.traits.family === 'sdxl' ? LATENT_RGB_SDXL : LATENT_RGB_SD;
-    const images: GeneratedImage[] = [];
-    const finalLatents: Float32Array[] = [];
-    let timesteps: number[] = [];
-    let denoiseMs = 0;
-    let decodeMs = 0;
-    let unetSteps = 0;
-    for (let iteration = 0; iteration < req.batchCount; iteration++) {
-      const seed = seedForIteration(req.seed, iteration);
-      const generator = new TorchGenerator(seed);
-      const scheduler = createScheduler(
-        req.sampler,
-        model.schedulerConfig,
-        req.predictionType ? { prediction_type: req.predictionType } : {},
-      );
-      scheduler.setTimesteps(req.steps);
-      let start: StartLatents;
-      if (req.mode === 'txt2img') start = txt2imgStart(generator, scheduler, shape);
-      else if (req.mode === 'img2img')
-        start = img2imgStart(generator, scheduler, shape, init!.encoded, model.vae, req.steps, req.strength);
-      else start = inpaintStart(generator, scheduler, shape, init!.inpaint!, model.vae, req.steps, req.strength);
-      timesteps = Array.from(scheduler.timesteps.subarray(start.startIndex));
-
-      const loopStart = performance.now();
-      const latents = await denoise({
-        unet,
-        scheduler,
-        generator,
-        latents: start.latents,
-        shape,
-        startIndex: start.startIndex,
-        conditioning,
-        guidance: req.cfgScale,
-        guided,
-        ...(start.blend ? { blend: start.blend } : {}),
-        ...(start.extraChannels ? { extraChannels: start.extraChannels } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
-        onStep: async ({ step, totalSteps, timestep, latents: current }) => {
-          if (!options.onProgress) return;
-          const wantPreview = req.previewEvery > 0 && step % req.previewEvery === 0 && step < totalSteps;
-          const preview = wantPreview ? await rgbToPngDataUrl(latentToRgb(current, shape, 0, factors)) : undefined;
-          await options.onProgress({
-            iteration,
-            batchCount: req.batchCount,
-            step,
-            totalSteps,
-            timestep,
-            ...(preview ? { preview } : {}),
-          });
-        },
-      });
-      denoiseMs += performance.now() - loopStart;
-      unetSteps += timesteps.length;
-      finalLatents.push(latents);
-
-      const decodeStart = performance.now();
-      const perImage = latents.length / req.batchSize;
-      for (let b = 0; b < req.batchSize; b++) {
-        throwIfAborted(options.signal);
-        const decoded = await decoder.decode(
-          latents.subarray(b * perImage, (b + 1) * perImage),
-          [1, ...shape.slice(1)],
-          model.vae,
+      const decoder = new VaeDecoder(await this.runtime.session(model.files.vaeDecoder));
+      const modelHash = await this.shortHash(request.modelHash);
+      const factors = model.traits.family === 'sdxl' ? LATENT_RGB_SDXL : LATENT_RGB_SD;
+      const images: GeneratedImage[] = [];
+      const finalLatents: Float32Array[] = [];
+      let timesteps: number[] = [];
+      let denoiseMs = 0;
+      let decodeMs = 0;
+      let unetSteps = 0;
+      for (let iteration = 0; iteration < req.batchCount; iteration++) {
+        const seed = seedForIteration(req.seed, iteration);
+        const generator = new TorchGenerator(seed);
+        const scheduler = createScheduler(
+          req.sampler,
+          model.schedulerConfig,
+          req.predictionType ? { prediction_type: req.predictionType } : {},
         );
-        let image = tensorToRgb(decoded.data, decoded.dims);
-        if (req.mode === 'inpaint' && req.pasteBack) image = pasteOutsideMask(image, init!.rgb, init!.pixelMask!);
-        const parameters = this.infotext(req, seed, modelHash, b, request.modelName, lora?.plan);
-        const png = insertPngText(await encodePng(image), { parameters });
-        images.push({ image, png, parameters, seed, iteration, batchIndex: b });
+        scheduler.setTimesteps(req.steps);
+        let start: StartLatents;
+        if (req.mode === 'txt2img') start = txt2imgStart(generator, scheduler, shape);
+        else if (req.mode === 'img2img')
+          start = img2imgStart(generator, scheduler, shape, init!.encoded, model.vae, req.steps, req.strength);
+        else start = inpaintStart(generator, scheduler, shape, init!.inpaint!, model.vae, req.steps, req.strength);
+        timesteps = Array.from(scheduler.timesteps.subarray(start.startIndex));
+
+        const loopStart = performance.now();
+        const latents = await denoise({
+          unet,
+          scheduler,
+          generator,
+          latents: start.latents,
+          shape,
+          startIndex: start.startIndex,
+          conditioning: device ? { ...conditioning, device } : conditioning,
+          guidance: req.cfgScale,
+          guided,
+          ...(start.blend ? { blend: start.blend } : {}),
+          ...(start.extraChannels ? { extraChannels: start.extraChannels } : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
+          onStep: async ({ step, totalSteps, timestep, latents: current }) => {
+            if (!options.onProgress) return;
+            const wantPreview = req.previewEvery > 0 && step % req.previewEvery === 0 && step < totalSteps;
+            const preview = wantPreview ? await rgbToPngDataUrl(latentToRgb(current, shape, 0, factors)) : undefined;
+            await options.onProgress({
+              iteration,
+              batchCount: req.batchCount,
+              step,
+              totalSteps,
+              timestep,
+              ...(preview ? { preview } : {}),
+            });
+          },
+        });
+        denoiseMs += performance.now() - loopStart;
+        unetSteps += timesteps.length;
+        finalLatents.push(latents);
+
+        const decodeStart = performance.now();
+        const perImage = latents.length / req.batchSize;
+        for (let b = 0; b < req.batchSize; b++) {
+          throwIfAborted(options.signal);
+          const decoded = await decoder.decode(
+            latents.subarray(b * perImage, (b + 1) * perImage),
+            [1, ...shape.slice(1)],
+            model.vae,
+          );
+          let image = tensorToRgb(decoded.data, decoded.dims);
+          if (req.mode === 'inpaint' && req.pasteBack) image = pasteOutsideMask(image, init!.rgb, init!.pixelMask!);
+          const parameters = this.infotext(req, seed, modelHash, b, request.modelName, lora?.plan);
+          const png = insertPngText(await encodePng(image), { parameters });
+          images.push({ image, png, parameters, seed, iteration, batchIndex: b });
+        }
+        decodeMs += performance.now() - decodeStart;
       }
-      decodeMs += performance.now() - decodeStart;
+      return {
+        images,
+        timesteps,
+        latents: finalLatents,
+        mode: req.mode,
+        timings: {
+          totalMs: performance.now() - started,
+          textMs,
+          denoiseMs,
+          decodeMs,
+          stepsPerSecond: denoiseMs > 0 ? unetSteps / (denoiseMs / 1000) : 0,
+        },
+      };
+    } finally {
+      for (const tensor of Object.values(device ?? {})) tensor.dispose();
     }
-    return {
-      images,
-      timesteps,
-      latents: finalLatents,
-      mode: req.mode,
-      timings: {
-        totalMs: performance.now() - started,
-        textMs,
-        denoiseMs,
-        decodeMs,
-        stepsPerSecond: denoiseMs > 0 ? unetSteps / (denoiseMs / 1000) : 0,
-      },
-    };
   }
 
   /**
@@ -249,6 +271,7 @@ export class StableDiffusionPipeline {
         : undefined;
       return new PromptEncoder({ tokenizer: this.tokenizer, encoder }, second, {
         family: this.model.traits.family,
+        embeddings: lora?.plan.embeddings.embeddings ?? [],
         clipSkip,
         emphasis,
         finalNorm: () => (this.finalNorm ??= readFinalLayerNorm(this.model.files.textEncoder)),
@@ -369,7 +392,7 @@ export class StableDiffusionPipeline {
       batchPos,
       denoisingStrength: req.mode === 'txt2img' ? undefined : req.strength,
       clipSkip: req.clipSkip,
-      ...(lora ? { extra: { 'Lora hashes': loraHashesInfotext(lora) } } : {}),
+      extra: networkInfotext(lora),
     });
   }
 

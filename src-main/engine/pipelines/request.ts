@@ -1,6 +1,8 @@
 import { PinholeError } from '../../../src-shared/errors';
 import type { ImageInput, RgbImage } from '../image';
 import { isSamplerName, SAMPLER_NAMES, type PredictionType, type SamplerName } from '../schedulers';
+import type { LoraRequest } from './lora-models';
+import { resolvePromptLoras, withLoraTags, type PromptNetworks } from './prompt-networks';
 import type { ModelFolder } from './model-folder';
 
 /** What to generate. Only `model`, `prompt` and `seed` are required; the rest defaults per model. */
@@ -48,6 +50,12 @@ export interface GenerateRequest {
    * model folder needs its diffusers weights for the parts they change (see `lora-models.ts`).
    */
   readonly loras?: readonly { readonly path: string; readonly weight: number }[] | undefined;
+  /**
+   * What names in the prompts stand for, as the caller's resolver found them: `<lora:NAME:W>` tags (prompt and
+   * negative prompt) are looked up in `loras`, and `embeddings` lists the textual-inversion embeddings a prompt
+   * may use by name (only those it uses are read). A tag whose name is missing is an error naming it.
+   */
+  readonly networks?: PromptNetworks | undefined;
 }
 
 export type GenerateMode = 'txt2img' | 'img2img' | 'inpaint';
@@ -73,7 +81,13 @@ export interface ResolvedRequest {
   readonly predictionType: PredictionType | undefined;
   readonly emphasis: boolean;
   readonly previewEvery: number;
-  readonly loras: readonly { readonly path: string; readonly weight: number }[];
+  /**
+   * The explicit LoRAs, then those of the prompts' `<lora:…>` tags. `prompt` then ends with a tag for each explicit
+   * LoRA (A1111's infotext lists every LoRA in the prompt; the encoder removes the tags).
+   */
+  readonly loras: readonly LoraRequest[];
+  /** Embedding name → file (empty when the caller gave none). */
+  readonly embeddings: ReadonlyMap<string, string>;
 }
 
 /** One finished image. */
@@ -173,9 +187,13 @@ export function resolveRequest(request: GenerateRequest, model: ModelFolder): Re
   }
   const negativePrompt = request.negativePrompt ?? '';
   if (typeof negativePrompt !== 'string') throw invalid('negativePrompt', 'must be a string');
+  const explicit = resolveLoras(request.loras);
+  const tagged = resolvePromptLoras([request.prompt, negativePrompt], request.networks);
+  if (explicit.length + tagged.loras.length > 16)
+    throw invalid('loras', `at most 16 LoRAs, got ${explicit.length + tagged.loras.length}`);
   return {
     mode,
-    prompt: request.prompt,
+    prompt: withLoraTags(request.prompt, explicit),
     negativePrompt,
     seed: request.seed,
     sampler,
@@ -193,7 +211,8 @@ export function resolveRequest(request: GenerateRequest, model: ModelFolder): Re
     predictionType: request.predictionType,
     emphasis: request.emphasis ?? true,
     previewEvery: integer('previewEvery', request.previewEvery, 4, 0, 1000),
-    loras: resolveLoras(request.loras),
+    loras: [...explicit, ...tagged.loras],
+    embeddings: tagged.embeddings,
   };
 }
 

@@ -1,5 +1,12 @@
 import { PinholeError } from '../../../src-shared/errors';
-import { float32Tensor, timestepFeed, type ModelSession } from '../runtime';
+import {
+  float32Tensor,
+  timestepFeed,
+  type DeviceTensor,
+  type Feed,
+  type HostTensor,
+  type ModelSession,
+} from '../runtime';
 import { concat } from './text-encoder';
 
 /**
@@ -21,6 +28,11 @@ export interface UNetConditioning {
   readonly timeIds?: Float32Array;
   /** LCM: float32 [N, condDim], the guidance-scale embedding. */
   readonly timestepCond?: Float32Array;
+  /**
+   * The same conditioning already on the device, by UNet input name (see `UNetRunner.upload`): fed in place of
+   * the host arrays when a run takes the whole batch at once.
+   */
+  readonly device?: Readonly<Record<string, DeviceTensor>>;
 }
 
 function fixedDim(shape: readonly (number | string)[], axis: number): number | undefined {
@@ -82,38 +94,71 @@ export class UNetRunner {
     const slice = this.fixedBatch ?? n;
     if (n % slice !== 0)
       throw new PinholeError('INVALID_PARAMS', `${this.session.modelPath} runs batches of ${slice}, not ${n}`);
+    // Device conditioning serves runs that take the whole batch it was uploaded for.
+    const device = slice === n && cond.device && Object.values(cond.device).every((d) => d.dims[0] === n);
     const parts: Float32Array[] = [];
     for (let start = 0; start < n; start += slice) {
-      const rows = <T extends Float32Array | undefined>(data: T, width: number): Float32Array =>
-        data!.subarray(start * width, (start + slice) * width);
-      const feeds: Record<string, ReturnType<typeof float32Tensor> | ReturnType<typeof timestepFeed>> = {
-        sample: float32Tensor(rows(sample, c * h * w), [slice, c, h, w]),
+      const feeds: Record<string, Feed> = {
+        sample: float32Tensor(sample.subarray(start * c * h * w, (start + slice) * c * h * w), [slice, c, h, w]),
         timestep: timestepFeed(this.session.requireInput('timestep'), t, slice),
-        encoder_hidden_states: float32Tensor(rows(cond.encoderHiddenStates, cond.tokens * cond.channels), [
-          slice,
-          cond.tokens,
-          cond.channels,
-        ]),
+        ...(device ? cond.device : this.conditioningFeeds(cond, start, slice)),
       };
-      if (this.session.input('text_embeds')) {
-        if (!cond.textEmbeds || !cond.pooledDim) throw new PinholeError('INTERNAL', 'this UNet needs text_embeds');
-        feeds['text_embeds'] = float32Tensor(rows(cond.textEmbeds, cond.pooledDim), [slice, cond.pooledDim]);
-      }
-      if (this.session.input('time_ids')) {
-        if (!cond.timeIds) throw new PinholeError('INTERNAL', 'this UNet needs time_ids');
-        feeds['time_ids'] = float32Tensor(rows(cond.timeIds, 6), [slice, 6]);
-      }
-      if (this.timestepCondDim !== undefined) {
-        if (!cond.timestepCond) throw new PinholeError('INTERNAL', 'this UNet needs timestep_cond');
-        feeds['timestep_cond'] = float32Tensor(rows(cond.timestepCond, this.timestepCondDim), [
-          slice,
-          this.timestepCondDim,
-        ]);
-      }
       const out = await this.session.runFloat(feeds, [this.outputName]);
       parts.push(out[this.outputName]!.data);
     }
     return parts.length === 1 ? parts[0]! : concat(parts);
+  }
+
+  /**
+   * Puts the conditioning of a UNet batch of `n` on the device, once, in the element types the UNet declares,
+   * so every step feeds it without a copy. Undefined when the UNet runs in slices (a fixed batch smaller than
+   * `n`): those feed host rows. The caller disposes the tensors when the batch ends.
+   */
+  async upload(
+    cond: UNetConditioning,
+    n: number,
+    upload: (tensor: HostTensor) => Promise<DeviceTensor>,
+  ): Promise<Record<string, DeviceTensor> | undefined> {
+    if ((this.fixedBatch ?? n) !== n) return undefined;
+    const device: Record<string, DeviceTensor> = {};
+    try {
+      for (const [name, tensor] of Object.entries(this.conditioningFeeds(cond, 0, n))) {
+        device[name] = await upload(this.session.adaptInput(name, tensor));
+      }
+    } catch (error) {
+      for (const tensor of Object.values(device)) tensor.dispose();
+      throw error;
+    }
+    return device;
+  }
+
+  /** The host feeds of everything but the sample and the timestep, rows `start … start + slice`. */
+  private conditioningFeeds(cond: UNetConditioning, start: number, slice: number): Record<string, HostTensor> {
+    const rows = (data: Float32Array, width: number): Float32Array =>
+      data.subarray(start * width, (start + slice) * width);
+    const feeds: Record<string, HostTensor> = {
+      encoder_hidden_states: float32Tensor(rows(cond.encoderHiddenStates, cond.tokens * cond.channels), [
+        slice,
+        cond.tokens,
+        cond.channels,
+      ]),
+    };
+    if (this.session.input('text_embeds')) {
+      if (!cond.textEmbeds || !cond.pooledDim) throw new PinholeError('INTERNAL', 'this UNet needs text_embeds');
+      feeds['text_embeds'] = float32Tensor(rows(cond.textEmbeds, cond.pooledDim), [slice, cond.pooledDim]);
+    }
+    if (this.session.input('time_ids')) {
+      if (!cond.timeIds) throw new PinholeError('INTERNAL', 'this UNet needs time_ids');
+      feeds['time_ids'] = float32Tensor(rows(cond.timeIds, 6), [slice, 6]);
+    }
+    if (this.timestepCondDim !== undefined) {
+      if (!cond.timestepCond) throw new PinholeError('INTERNAL', 'this UNet needs timestep_cond');
+      feeds['timestep_cond'] = float32Tensor(rows(cond.timestepCond, this.timestepCondDim), [
+        slice,
+        this.timestepCondDim,
+      ]);
+    }
+    return feeds;
   }
 }
 

@@ -4,7 +4,9 @@
  * onnxruntime-node.
  */
 export type {
+  DeviceTensor,
   ExecutionProviderName,
+  Feed,
   HostTensor,
   InferenceBackend,
   RawSession,
@@ -30,6 +32,7 @@ export { ModelSession, type FloatOutput } from './model-session';
 export { SessionCache, type SessionCacheOptions } from './session-cache';
 export {
   describeSelection,
+  hasGpuDevice,
   parseProviderName,
   probeProvider,
   providerPreference,
@@ -42,4 +45,5 @@ export {
 } from './providers';
 export { probeModelBytes } from './probe-model';
 export { Runtime, type RuntimeOptions } from './runtime';
+export type { DeviceCounters } from './device-counters';
 export { defaultCacheDir, fileStamp, ModelFileCache, type DerivedModel, type FileStamp } from './model-cache';

@@ -1,6 +1,6 @@
 import { PinholeError } from '../../../src-shared/errors';
-import { adaptToSpec, toFloat32 } from './io-adapt';
-import type { HostTensor, RawSession, SessionOptions, ValueSpec } from './types';
+import { adaptToSpec, checkDims, toFloat32 } from './io-adapt';
+import type { DeviceTensor, Feed, HostTensor, RawSession, SessionOptions, ValueSpec } from './types';
 import { isOutOfMemory, outOfMemoryDuringRun } from './out-of-memory';
 
 /** What a `ModelSession` needs from its cache: reloading after an eviction and LRU bookkeeping. */
@@ -71,19 +71,38 @@ export class ModelSession {
   }
 
   /**
-   * Runs the model. Each feed is converted to its declared element type and checked against the declared
-   * shape; every declared input must be fed.
+   * `tensor` converted to the element type input `name` declares and checked against its shape: what `run`
+   * feeds, and what to upload for a device feed of that input.
+   */
+  adaptInput(name: string, tensor: HostTensor): HostTensor {
+    return adaptToSpec(this.requireInput(name), tensor);
+  }
+
+  /**
+   * Runs the model. Each host feed is converted to its declared element type and checked against the declared
+   * shape; a device feed (see `Runtime.upload`) must already have the declared type. Every declared input must be
+   * fed.
    * @returns the requested outputs (all when `fetches` is absent) in the model's own element types.
    */
-  async run(
-    feeds: Readonly<Record<string, HostTensor>>,
-    fetches?: readonly string[],
-  ): Promise<Record<string, HostTensor>> {
+  async run(feeds: Readonly<Record<string, Feed>>, fetches?: readonly string[]): Promise<Record<string, HostTensor>> {
     const adapted: Record<string, HostTensor> = {};
-    for (const [name, tensor] of Object.entries(feeds)) {
-      adapted[name] = adaptToSpec(this.requireInput(name), tensor);
+    const onDevice: Record<string, DeviceTensor> = {};
+    for (const [name, feed] of Object.entries(feeds)) {
+      if (!('location' in feed)) {
+        adapted[name] = this.adaptInput(name, feed);
+        continue;
+      }
+      const spec = this.requireInput(name);
+      checkDims(spec, feed.dims);
+      if (feed.type !== spec.type) {
+        throw new PinholeError(
+          'INTERNAL',
+          `${this.modelPath}: device feed "${name}" is ${feed.type}, not ${spec.type}`,
+        );
+      }
+      onDevice[name] = feed;
     }
-    const absent = this.inputs.filter((s) => !(s.name in adapted)).map((s) => s.name);
+    const absent = this.inputs.filter((s) => !(s.name in adapted) && !(s.name in onDevice)).map((s) => s.name);
     if (absent.length > 0) {
       throw new PinholeError(
         'NOT_IMPLEMENTED',
@@ -95,7 +114,9 @@ export class ModelSession {
     try {
       this.raw ??= await this.owner.reload(this);
       this.owner.touch(this);
-      return await this.raw.run(adapted, fetches);
+      return Object.keys(onDevice).length > 0
+        ? await this.raw.run(adapted, fetches, onDevice)
+        : await this.raw.run(adapted, fetches);
     } catch (error) {
       if (isOutOfMemory(error)) throw outOfMemoryDuringRun(this.modelPath, this.options.executionProvider, error);
       throw error;
@@ -106,7 +127,7 @@ export class ModelSession {
 
   /** `run`, with the fetched outputs converted to float32 (float16 models widen here). */
   async runFloat(
-    feeds: Readonly<Record<string, HostTensor>>,
+    feeds: Readonly<Record<string, Feed>>,
     fetches: readonly string[],
   ): Promise<Record<string, FloatOutput>> {
     const results = await this.run(feeds, fetches);

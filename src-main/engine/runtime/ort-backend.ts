@@ -2,8 +2,11 @@
  * The one module that imports onnxruntime-node. Everything else in the engine talks to `InferenceBackend`,
  * so the rest is testable with fakes and a future runtime swap touches only this file.
  */
+import { PinholeError } from '../../../src-shared/errors';
 import { env, InferenceSession, listSupportedBackends, Tensor } from 'onnxruntime-node';
+import { identityModelBytes } from './tiny-onnx';
 import type {
+  DeviceTensor,
   ExecutionProviderName,
   HostTensor,
   InferenceBackend,
@@ -48,9 +51,49 @@ function specOf(meta: InferenceSession.ValueMetadata): ValueSpec {
   return { name: meta.name, type: meta.type as TensorType, shape: [...meta.shape] };
 }
 
+/**
+ * A tensor ORT placed in WebGPU memory (`location: 'gpu-buffer'`). onnxruntime-node 1.30 hands such outputs out
+ * as a `Tensor` whose `gpuBuffer` is an opaque handle that keeps the device buffer alive, and accepts them back
+ * as feeds without a copy. Its native binding recognises only WebGPU's buffers as device outputs (the
+ * `WebGPU_Buf` allocator); CUDA and DirectML outputs are not handed out that way, so `keepsTensorsOnDevice`
+ * names WebGPU alone (CUDA residency would need binding support, and a CUDA machine to verify it).
+ */
+class OrtDeviceTensor implements DeviceTensor {
+  readonly location = 'device';
+  readonly type: TensorType;
+  readonly dims: readonly number[];
+  private tensor: Tensor | undefined;
+
+  constructor(tensor: Tensor) {
+    this.tensor = tensor;
+    this.type = tensor.type as TensorType;
+    this.dims = [...tensor.dims];
+  }
+
+  get disposed(): boolean {
+    return this.tensor === undefined;
+  }
+
+  /** The ORT tensor to feed. */
+  feed(): Tensor {
+    if (!this.tensor) throw new PinholeError('INTERNAL', 'a device tensor was fed after it was disposed');
+    return this.tensor;
+  }
+
+  dispose(): void {
+    this.tensor?.dispose();
+    this.tensor = undefined;
+  }
+}
+
 function toOrt(tensor: HostTensor): Tensor {
   // ORT keeps a reference to the typed array, it does not copy: callers never mutate a feed after `run`.
   return new Tensor(tensor.type, tensor.data as never, [...tensor.dims]);
+}
+
+function deviceToOrt(tensor: DeviceTensor): Tensor {
+  if (!(tensor instanceof OrtDeviceTensor)) throw new PinholeError('INTERNAL', 'a device tensor of another backend');
+  return tensor.feed();
 }
 
 function fromOrt(value: unknown): HostTensor {
@@ -72,9 +115,11 @@ class OrtSession implements RawSession {
   async run(
     feeds: Readonly<Record<string, HostTensor>>,
     fetches?: readonly string[],
+    deviceFeeds?: Readonly<Record<string, DeviceTensor>>,
   ): Promise<Record<string, HostTensor>> {
     const ortFeeds: Record<string, Tensor> = {};
     for (const [name, tensor] of Object.entries(feeds)) ortFeeds[name] = toOrt(tensor);
+    for (const [name, tensor] of Object.entries(deviceFeeds ?? {})) ortFeeds[name] = deviceToOrt(tensor);
     const results = fetches ? await this.session.run(ortFeeds, [...fetches]) : await this.session.run(ortFeeds);
     const out: Record<string, HostTensor> = {};
     for (const [name, value] of Object.entries(results)) out[name] = fromOrt(value);
@@ -86,22 +131,61 @@ class OrtSession implements RawSession {
   }
 }
 
+/** onnxruntime-node's session options for the engine's. */
+function ortSessionOptions(options: SessionOptions): InferenceSession.SessionOptions {
+  return {
+    executionProviders: [providerConfig(options.executionProvider, options.deviceId)],
+    graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
+    ...(options.intraOpNumThreads !== undefined ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
+    ...(options.intraOpSpinning !== undefined
+      ? { extra: { session: { intra_op: { allow_spinning: options.intraOpSpinning ? '1' : '0' } } } }
+      : {}),
+  };
+}
+
+/**
+ * Uploads: one `Identity` session per provider and element type whose output ORT leaves on the device. Created on
+ * first use and kept for the backend's life (a few kilobytes of graph, no weights).
+ */
+function createUploader(): (tensor: HostTensor, options: SessionOptions) => Promise<DeviceTensor> {
+  const sessions = new Map<string, Promise<InferenceSession>>();
+  return async (tensor, options) => {
+    if (options.executionProvider !== 'webgpu') {
+      throw new PinholeError('INTERNAL', `tensors are not kept on the ${options.executionProvider} device`);
+    }
+    const key = `${options.executionProvider}:${options.deviceId ?? 0}:${tensor.type}`;
+    let session = sessions.get(key);
+    if (!session) {
+      session = InferenceSession.create(identityModelBytes(tensor.type), {
+        executionProviders: [providerConfig(options.executionProvider, options.deviceId)],
+        preferredOutputLocation: 'gpu-buffer',
+      });
+      session.catch(() => sessions.delete(key));
+      sessions.set(key, session);
+    }
+    const { y } = await (await session).run({ x: toOrt(tensor) });
+    if (!y || y.location !== 'gpu-buffer') {
+      y?.dispose();
+      throw new PinholeError('INTERNAL', `the ${options.executionProvider} upload returned a host tensor`);
+    }
+    return new OrtDeviceTensor(y);
+  };
+}
+
 /** `InferenceBackend` over onnxruntime-node (CPU, WebGPU, CUDA where its libraries are installed, DirectML, CoreML). */
 export function createOrtBackend(): InferenceBackend {
   configureLogging();
   return {
     listProviders: () => listSupportedBackends().map((b) => b.name),
     async createSession(model: string | Uint8Array, options: SessionOptions): Promise<RawSession> {
-      const sessionOptions: InferenceSession.SessionOptions = {
-        executionProviders: [providerConfig(options.executionProvider, options.deviceId)],
-        graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
-        ...(options.intraOpNumThreads !== undefined ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
-      };
+      const sessionOptions = ortSessionOptions(options);
       const session =
         typeof model === 'string'
           ? await InferenceSession.create(model, sessionOptions)
           : await InferenceSession.create(model, sessionOptions);
       return new OrtSession(session);
     },
+    keepsTensorsOnDevice: (provider) => provider === 'webgpu',
+    upload: createUploader(),
   };
 }

@@ -1,3 +1,4 @@
+import { existsSync, readdirSync } from 'node:fs';
 import { PinholeError } from '../../../src-shared/errors';
 import { PROBE_EXPECTED, PROBE_INPUT_A, PROBE_INPUT_B, probeModelBytes } from './probe-model';
 import type { ExecutionProviderName, InferenceBackend } from './types';
@@ -44,6 +45,23 @@ export interface SelectProviderOptions {
   readonly platform?: string;
   /** A provider to use instead of probing the list; defaults to `process.env.PINHOLE_EP`. `auto` or empty = probe. */
   readonly force?: string | undefined;
+  /** For tests: whether the machine has a GPU device (default: `hasGpuDevice`). */
+  readonly gpuDevicePresent?: (platform: string) => boolean;
+}
+
+/**
+ * Whether a Linux machine has a GPU device node: a DRM render node, NVIDIA's device, or WSL's `/dev/dxg`. Without
+ * one, a WebGPU adapter that loads is a software rasterizer (Mesa's lavapipe), which runs ORT's WebGPU kernels on
+ * the CPU far slower than ORT's own CPU provider. Other platforms: assumed (their WebGPU needs a real adapter).
+ */
+export function hasGpuDevice(platform: string = process.platform): boolean {
+  if (platform !== 'linux') return true;
+  if (existsSync('/dev/nvidia0') || existsSync('/dev/dxg')) return true;
+  try {
+    return readdirSync('/dev/dri').some((name) => name.startsWith('renderD'));
+  } catch {
+    return false;
+  }
 }
 
 /** The preference list for a platform (CPU only on platforms onnxruntime-node has no GPU provider for). */
@@ -134,8 +152,17 @@ export async function selectExecutionProvider(
   const forced = parseProviderName('force' in options ? options.force : process.env[PROVIDER_ENV]);
   const candidates = forced ? [forced] : providerPreference(platform);
   const attempts: ProviderAttempt[] = [];
+  const gpuDevicePresent = options.gpuDevicePresent ?? hasGpuDevice;
   for (const provider of candidates) {
-    const result = await attempt(backend, provider, platform);
+    let result = await attempt(backend, provider, platform);
+    if (result.ok && !forced && provider === 'webgpu' && !gpuDevicePresent(platform)) {
+      // It works, but on a software adapter: slower than the CPU provider, so only used when forced.
+      result = {
+        ...result,
+        ok: false,
+        reason: `only a software adapter (no GPU device on this machine); ${PROVIDER_ENV}=webgpu forces it`,
+      };
+    }
     attempts.push(result);
     if (result.ok) return { provider, forced: forced !== undefined, platform, attempts };
   }

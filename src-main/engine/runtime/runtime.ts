@@ -4,7 +4,8 @@ import { defaultCacheDir, ModelFileCache, type DerivedModel } from './model-cach
 import type { ModelSession } from './model-session';
 import { selectExecutionProvider, type ProviderSelection } from './providers';
 import { SessionCache } from './session-cache';
-import type { InferenceBackend, SessionOptions } from './types';
+import { CountedDeviceTensor, countingDeviceFeeds, zeroDeviceCounters, type DeviceCounters } from './device-counters';
+import type { DeviceTensor, HostTensor, InferenceBackend, SessionOptions } from './types';
 
 /** How the engine's runtime is set up. Everything is optional; the defaults probe the machine. */
 export interface RuntimeOptions {
@@ -21,7 +22,11 @@ export interface RuntimeOptions {
    * providers, whose memory the engine cannot query (an out-of-memory failure releases idle sessions instead).
    */
   readonly maxBytes?: number;
-  /** Options every session gets (threads, optimization level). */
+  /**
+   * Options every session gets (threads, optimization level, spinning). Intra-op threads do not spin unless
+   * asked: a spinning pool keeps every core busy between operators and starves the engine's own JavaScript
+   * (scheduler steps, previews, PNG encoding) and the rest of the machine.
+   */
   readonly sessionDefaults?: Omit<SessionOptions, 'executionProvider'>;
   /**
    * Where models the engine derives (e.g. a VAE encoder built from diffusers weights) are cached on disk:
@@ -41,6 +46,8 @@ export class Runtime {
 
   /** The on-disk cache of derived models. */
   readonly modelCache: ModelFileCache;
+  /** Host ↔ device traffic (see `DeviceCounters`). */
+  readonly deviceCounters: DeviceCounters = zeroDeviceCounters();
 
   constructor(private readonly options: RuntimeOptions = {}) {
     this.modelCache = new ModelFileCache(options.cacheDir ?? defaultCacheDir());
@@ -51,12 +58,40 @@ export class Runtime {
     return this.modelCache.dir;
   }
 
-  /** The inference backend (onnxruntime-node unless one was given). */
+  /** The inference backend (onnxruntime-node unless one was given), counting device feeds. */
   backend(): Promise<InferenceBackend> {
-    this.backendPromise ??= this.options.backend
-      ? Promise.resolve(this.options.backend)
-      : import('./ort-backend').then((m) => m.createOrtBackend());
+    this.backendPromise ??= (
+      this.options.backend
+        ? Promise.resolve(this.options.backend)
+        : import('./ort-backend').then((m) => m.createOrtBackend())
+    ).then((backend) => countingDeviceFeeds(backend, this.deviceCounters));
     return this.backendPromise;
+  }
+
+  /**
+   * Whether the selected provider keeps uploaded tensors on its device (WebGPU). False on the CPU provider,
+   * where feeding host memory is already free, and on providers whose device tensors the backend cannot hand
+   * back (see `ort-backend.ts`).
+   */
+  async keepsTensorsOnDevice(): Promise<boolean> {
+    const backend = await this.backend();
+    const { provider } = await this.selection();
+    return backend.keepsTensorsOnDevice?.(provider) === true && backend.upload !== undefined;
+  }
+
+  /**
+   * Copies `tensor` (already in the element type of the input it will feed) into the selected provider's device
+   * memory, for feeding many runs without a copy each. The caller owns the result and disposes it.
+   * @throws PinholeError `INTERNAL` when the provider does not keep tensors on its device (check first).
+   */
+  async upload(tensor: HostTensor): Promise<DeviceTensor> {
+    const backend = await this.backend();
+    const { provider } = await this.selection();
+    if (!backend.upload || backend.keepsTensorsOnDevice?.(provider) !== true) {
+      throw new PinholeError('INTERNAL', `the ${provider} provider does not keep tensors on its device`);
+    }
+    const device = await backend.upload(tensor, { ...this.sessionOptions(), executionProvider: provider });
+    return new CountedDeviceTensor(device, tensor, this.deviceCounters);
   }
 
   /** The provider selection (probing happens once per runtime; a failure is retried on the next call). */
@@ -79,7 +114,7 @@ export class Runtime {
   async session(modelPath: string): Promise<ModelSession> {
     const cache = await this.cache();
     const { provider } = await this.selection();
-    return cache.get(modelPath, { ...this.options.sessionDefaults, executionProvider: provider });
+    return cache.get(modelPath, { ...this.sessionOptions(), executionProvider: provider });
   }
 
   /**
@@ -110,6 +145,10 @@ export class Runtime {
   /** Disposes the sessions of a model file or folder, or all of them. */
   async dispose(modelPath?: string): Promise<void> {
     if (this.cachePromise) await (await this.cachePromise).dispose(modelPath);
+  }
+
+  private sessionOptions(): Omit<SessionOptions, 'executionProvider'> {
+    return { intraOpSpinning: false, ...this.options.sessionDefaults };
   }
 
   private cache(): Promise<SessionCache> {

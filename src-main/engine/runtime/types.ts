@@ -28,6 +28,25 @@ export interface HostTensor<T extends TensorType = TensorType> {
 }
 
 /**
+ * A tensor held in an execution provider's device memory (a WebGPU buffer), made by `Runtime.upload` and fed
+ * to runs without crossing back to the host. Opaque: its contents are never read on the host. One owner
+ * disposes it (feeding a disposed one is an error); the backend frees it on garbage collection too, but device
+ * memory is scarce and the engine does not wait for that.
+ */
+export interface DeviceTensor {
+  readonly location: 'device';
+  readonly type: TensorType;
+  readonly dims: readonly number[];
+  /** Whether `dispose` ran. */
+  readonly disposed: boolean;
+  /** Frees the device memory (idempotent). */
+  dispose(): void;
+}
+
+/** A value fed to a run: host memory, or a tensor already on the session's device. */
+export type Feed = HostTensor | DeviceTensor;
+
+/**
  * One declared input or output of a model, read from the session's metadata. A dimension is a number when the
  * model fixes it and a string (the symbolic name, e.g. `batch_size`) when it is dynamic. `type` is `other` for
  * non-tensor values (sequences, maps) and element types the engine does not handle.
@@ -51,6 +70,11 @@ export interface SessionOptions {
   readonly intraOpNumThreads?: number;
   /** GPU index for CUDA / DirectML. */
   readonly deviceId?: number;
+  /**
+   * Whether ORT's intra-op threads spin while waiting for work (ORT's default: yes). Spinning buys a little
+   * latency per operator on an idle machine and starves the engine's own JavaScript on a small one.
+   */
+  readonly intraOpSpinning?: boolean;
 }
 
 /** A loaded model as a backend exposes it. */
@@ -59,9 +83,14 @@ export interface RawSession {
   readonly outputs: readonly ValueSpec[];
   /**
    * Runs the model. Feeds must already have the declared element types (see `io-adapt`); `fetches` limits the
-   * outputs computed (all when absent).
+   * outputs computed (all when absent). `deviceFeeds` are inputs already on the session's device, made by the
+   * same backend's `upload` (only backends that keep tensors on a device receive any).
    */
-  run(feeds: Readonly<Record<string, HostTensor>>, fetches?: readonly string[]): Promise<Record<string, HostTensor>>;
+  run(
+    feeds: Readonly<Record<string, HostTensor>>,
+    fetches?: readonly string[],
+    deviceFeeds?: Readonly<Record<string, DeviceTensor>>,
+  ): Promise<Record<string, HostTensor>>;
   /** Frees the native session; the object is unusable afterwards. */
   release(): Promise<void>;
 }
@@ -72,4 +101,11 @@ export interface InferenceBackend {
   listProviders(): readonly string[];
   /** Creates a session from a model file path or the model's bytes. Rejects when the provider cannot load. */
   createSession(model: string | Uint8Array, options: SessionOptions): Promise<RawSession>;
+  /**
+   * Whether `upload` keeps tensors in `provider`'s device memory. Absent or false: the engine feeds host
+   * tensors on every run (always so on the CPU provider).
+   */
+  keepsTensorsOnDevice?(provider: ExecutionProviderName): boolean;
+  /** Copies a host tensor into the device memory of the provider `options` names (see `keepsTensorsOnDevice`). */
+  upload?(tensor: HostTensor, options: SessionOptions): Promise<DeviceTensor>;
 }

@@ -10,8 +10,10 @@ export {
   type ChunkedPrompt,
   type ChunkOptions,
   type ChunkTokenizer,
+  type TokenEmbedding,
   type WeightedChunk,
 } from './prompt-chunks';
+export { embeddingName, readTextualInversion, type EmbeddingPart, type TextualInversion } from './embeddings';
 export { applyTokenWeights } from './token-weights';
 export { countTokens, type TokenCount } from './token-count';
 export { cleanText } from './text-cleanup';

@@ -26,7 +26,15 @@ export type ChunkOptions = {
   commaBacktrack?: number;
   /** Parse the weighting syntax (A1111's default); false treats brackets as text, all weights 1. */
   emphasis?: boolean;
+  /** Textual-inversion embeddings: where a name's tokens appear, its vector ids take their place. */
+  embeddings?: readonly TokenEmbedding[];
 };
+
+/**
+ * An embedding as the chunker sees it: the tokens of its name, and the ids of its vectors (rows appended to the
+ * encoder's token table, so ids ≥ the vocabulary size).
+ */
+export type TokenEmbedding = { readonly nameIds: readonly number[]; readonly ids: readonly number[] };
 
 /** Chunks and A1111's token count (what its counter shows: 75 per full chunk plus the last chunk's tokens). */
 export type ChunkedPrompt = { chunks: WeightedChunk[]; tokenCount: number };
@@ -47,6 +55,10 @@ export function buildWeightedChunks(
 /** {@link buildWeightedChunks} with A1111's token count as well. */
 export function chunkPrompt(tokenizer: ChunkTokenizer, text: string, options: ChunkOptions = {}): ChunkedPrompt {
   const backtrack = options.commaBacktrack ?? 20;
+  // A1111's `find_embedding_at_position`: the longest name starting at a position wins.
+  const embeddings = [...(options.embeddings ?? [])]
+    .filter((e) => e.nameIds.length > 0)
+    .sort((a, b) => b.nameIds.length - a.nameIds.length);
   const parsed: WeightedText[] = options.emphasis === false ? [[text, 1.0]] : parsePromptAttention(text);
   const chunkLength = tokenizer.maxLength - 2;
 
@@ -70,7 +82,9 @@ export function chunkPrompt(tokenizer: ChunkTokenizer, text: string, options: Ch
       continue;
     }
     // Each run is tokenized on its own, as A1111 does: cleanup (strip, lowercase) applies per run.
-    for (const token of tokenizer.encode(fragment)) {
+    const runTokens = tokenizer.encode(fragment);
+    for (let position = 0; position < runTokens.length;) {
+      const token = runTokens[position]!;
       if (token === tokenizer.comma) {
         lastComma = tokens.length;
       } else if (
@@ -89,8 +103,20 @@ export function chunkPrompt(tokenizer: ChunkTokenizer, text: string, options: Ch
         weights = movedWeights;
       }
       if (tokens.length === chunkLength) nextChunk();
-      tokens.push(token);
-      weights.push(weight);
+      const embedding = embeddings.find((e) => e.nameIds.every((id, k) => runTokens[position + k] === id));
+      if (!embedding) {
+        tokens.push(token);
+        weights.push(weight);
+        position += 1;
+        continue;
+      }
+      // An embedding is never split between chunks (A1111): it starts a new one when it does not fit.
+      if (tokens.length + embedding.ids.length > chunkLength) nextChunk();
+      for (const id of embedding.ids) {
+        tokens.push(id);
+        weights.push(weight);
+      }
+      position += embedding.nameIds.length;
     }
   }
   if (tokens.length > 0 || chunks.length === 0) nextChunk(true);

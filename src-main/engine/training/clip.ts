@@ -30,11 +30,3 @@ export function clipGradNorm(grads: readonly Float32Array[], maxNorm: number): n
   for (const g of grads) for (let i = 0; i < g.length; i++) g[i] = f(g[i]! * coef);
   return total;
 }
-
-/** A learning-rate schedule: the rate for 0-based optimizer step `step`. */
-export type LrSchedule = (step: number) => number;
-
-/** The constant schedule (no warm-up): `lr` at every step. */
-export function constantSchedule(lr: number): LrSchedule {
-  return () => lr;
-}

@@ -6,8 +6,8 @@
 export interface Optimizer {
   /** Applies one update to `params[i]` from `grads[i]` (same lengths, same order every step). */
   step(params: readonly Float32Array[], grads: readonly Float32Array[]): void;
-  /** Steps taken so far. */
-  readonly steps: number;
+  /** Steps taken so far (AdamW's bias correction uses it; a resumed run restores it). */
+  steps: number;
   /** Learning rate used by the next step (schedules set it). */
   lr: number;
 }

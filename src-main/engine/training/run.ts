@@ -1,175 +1,323 @@
 /**
- * One LoRA training run from a request, as the engine process runs it: the dataset encoded once,
- * the LoRA read (`initLora`, its rank and alpha) or created fresh on kohya's default UNet targets,
- * the loop (`trainLora`), and a kohya-format file written at the end (F32 tensors, 0-d F32 alphas,
- * `ss_*` metadata).
+ * One LoRA training run from a request, as the engine process runs it: the dataset encoded once
+ * (through the cache, `caching` events), the LoRA read (`initLora`, its rank and alpha) or created fresh
+ * on kohya's default UNet targets, the loop (`trainLora`) with checkpoints, validation and samples, and a
+ * kohya-format file written at the end (`savePrecision` tensors, 0-d F32 alphas, `ss_*` metadata).
  *
  * Random draws, all from one torch-compatible generator seeded with `seed`: a fresh LoRA is created
  * first (per target module in build order: the two default-init draws, then kaiming-uniform for
- * `lora_down`), then per step: the shuffle permutation when a pass over the images begins (with
- * shuffling on), `randn` noise, `randint` timesteps. With `initLora` nothing is drawn before the loop.
+ * `lora_down`), then per step what step-batch.ts and batch-order.ts list. With `initLora` nothing is
+ * drawn before the loop. A resumed run restores the generator, the batch order, the optimizer and the
+ * LoRA from the newest checkpoint, so it ends with the LoRA an uninterrupted run gives.
  */
-import { readFile, rename, rm } from 'node:fs/promises';
+import { access, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CanceledError, PinholeError } from '../../../src-shared/errors';
-import { createLora, kohyaMetadata, loraRank, readKohyaLora, unetLoraTargets, writeKohyaLora } from '../lora';
-import { safetensorsWeights, type UNetConfig } from '../models';
+import {
+  createLora,
+  loraRank,
+  readKohyaLora,
+  textEncoderLoraTargets,
+  unetLoraTargets,
+  writeKohyaLora,
+  type LoraWeights,
+} from '../lora';
+import { safetensorsWeights, type ClipTextConfig, type UNetConfig } from '../models';
 import { TorchGenerator } from '../random';
 import { createOrtBackend } from '../runtime/ort-backend';
-import { type InferenceBackend } from '../runtime';
 import { SafetensorsFile } from '../weights';
-import { constantSchedule } from './clip';
-import { prepareTrainingData } from './data';
+import { settingsFingerprint } from './checkpoint';
+import { prepareTrainingData, type TrainingData } from './data';
+import { createLrSchedule } from './lr-schedule';
+import { RunCheckpoints } from './run-checkpoints';
+import { trainingMetadata } from './run-metadata';
+import { createTrainingSampler } from './sampling';
+import type { RunTrainingOptions, TrainEvent, TrainRequest, TrainResult } from './train-api';
 import { trainLora } from './trainer';
+import { type TrainedTextEncoder } from './training-graph';
+import { validateTrainRequest } from './validate-request';
 
-export type TrainRequest = {
-  /** Diffusers-layout model folder. */
-  model: string;
-  /** Images with same-name `.txt` captions. */
-  images: string;
-  /** The `.safetensors` file to write. */
-  out: string;
-  /** Fresh LoRA rank (ignored with `initLora`). */
-  rank: number;
-  /** Fresh LoRA alpha (default: the rank; ignored with `initLora`). */
-  alpha?: number | undefined;
-  steps: number;
-  batch: number;
-  lr: number;
-  optimizer: 'sgd' | 'adamw';
-  weightDecay: number;
-  /** Gradient clipping by global norm; 0: off. */
-  maxGradNorm: number;
-  seed: bigint;
-  resolution: number;
-  shuffle: boolean;
-  /** Start from this kohya LoRA (its modules, rank and alpha). */
-  initLora?: string | undefined;
-};
+export type {
+  RunTrainingOptions,
+  TrainCheckpoint,
+  TrainEvent,
+  TrainItem,
+  TrainRequest,
+  TrainResult,
+  TrainSample,
+} from './train-api';
 
-export type TrainProgress = {
-  /** Optimizer steps done (1 … totalSteps). */
-  step: number;
-  totalSteps: number;
-  loss: number;
-  lr: number;
-  /** The global gradient norm before clipping. */
-  gradNorm: number;
-  elapsedMs: number;
-};
+/** Denoising steps of a sample image when the request names none (A1111's default). */
+const DEFAULT_SAMPLE_STEPS = 20;
 
-export type TrainResult = {
-  file: string;
-  steps: number;
-  losses: number[];
-  lrs: number[];
-  rank: number;
-  alpha: number;
-  modules: number;
-  datasetSize: number;
-  timings: { totalMs: number; msPerStep: number };
-};
+const SAVE_DTYPE = { fp32: 'float32', fp16: 'float16', bf16: 'bfloat16' } as const;
 
-export type RunTrainingOptions = {
-  signal?: AbortSignal | undefined;
-  onProgress?: ((progress: TrainProgress) => void) | undefined;
-  backend?: InferenceBackend | undefined;
-};
+/**
+ * The model's UNet config, after checking that the folder has the diffusers-layout weights training
+ * reads (an ONNX-only folder can generate but not train).
+ * @throws PinholeError `NOT_FOUND` naming the first missing file.
+ */
+async function readUnetConfig(model: string): Promise<UNetConfig> {
+  const needed = [
+    'unet/config.json',
+    'unet/diffusion_pytorch_model.safetensors',
+    'vae/config.json',
+    'vae/diffusion_pytorch_model.safetensors',
+    'text_encoder/config.json',
+    'text_encoder/model.safetensors',
+    'scheduler/scheduler_config.json',
+  ];
+  for (const file of needed) {
+    await access(path.join(model, file)).catch((error: unknown) => {
+      throw new PinholeError(
+        'NOT_FOUND',
+        `${model}: training needs the model's diffusers-layout weights, and ${file} is missing`,
+        { cause: error },
+      );
+    });
+  }
+  return JSON.parse(await readFile(path.join(model, 'unet/config.json'), 'utf8')) as UNetConfig;
+}
+
+/** SD 1.x, 2.x (cross-attention 1024) or XL (added text/time conditioning), for metadata. */
+function familyOf(config: UNetConfig): 'sd1' | 'sd2' | 'sdxl' {
+  if (config.addition_embed_type === 'text_time') return 'sdxl';
+  return config.cross_attention_dim === 1024 ? 'sd2' : 'sd1';
+}
+
+/** The text encoders a run trains: `te` (SD 1.x/2.x) or SDXL's `te1` and `te2`, weights opened. */
+async function openTextEncoders(
+  model: string,
+  sdxl: boolean,
+): Promise<{ encoders: TrainedTextEncoder[]; close: () => Promise<void> }> {
+  const parts: [TrainedTextEncoder['part'], string][] = sdxl
+    ? [
+        ['te1', 'text_encoder'],
+        ['te2', 'text_encoder_2'],
+      ]
+    : [['te', 'text_encoder']];
+  const files: SafetensorsFile[] = [];
+  const close = async () => {
+    for (const f of files) await f.close();
+  };
+  try {
+    const encoders: TrainedTextEncoder[] = [];
+    for (const [part, folder] of parts) {
+      const config = JSON.parse(await readFile(path.join(model, folder, 'config.json'), 'utf8')) as ClipTextConfig;
+      const file = await SafetensorsFile.open(path.join(model, folder, 'model.safetensors'));
+      files.push(file);
+      encoders.push({ part, config, weights: safetensorsWeights(file) });
+    }
+    return { encoders, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/**
+ * `initLora` as it is, or a fresh LoRA: kohya creates the text-encoder modules first, then the UNet's
+ * (with `convRank`, also its 3×3 Conv / ResNet targets, LoCon), and so do we (the draw order).
+ */
+async function initialLora(
+  request: TrainRequest,
+  config: UNetConfig,
+  encoders: readonly TrainedTextEncoder[],
+  g: TorchGenerator,
+): Promise<LoraWeights> {
+  if (request.initLora !== undefined) {
+    const lora = await readKohyaLora(request.initLora);
+    lora.metadata = {};
+    return lora;
+  }
+  const file = await SafetensorsFile.open(path.join(request.model, 'unet/diffusion_pytorch_model.safetensors'));
+  try {
+    const targets = [
+      ...encoders.flatMap((te) => textEncoderLoraTargets(te.config, te.weights, te.part)),
+      ...unetLoraTargets(config, safetensorsWeights(file), { conv3x3: request.convRank !== undefined }),
+    ];
+    return createLora(targets, {
+      rank: request.rank,
+      alpha: request.alpha,
+      ...(request.convRank !== undefined ? { convRank: request.convRank } : {}),
+      ...(request.convAlpha !== undefined ? { convAlpha: request.convAlpha } : {}),
+      generator: g,
+    });
+  } finally {
+    await file.close();
+  }
+}
 
 export async function runTraining(request: TrainRequest, options: RunTrainingOptions = {}): Promise<TrainResult> {
   const started = performance.now();
-  const backend = options.backend ?? createOrtBackend();
-  if (!Number.isInteger(request.steps) || request.steps < 1) {
-    throw new PinholeError('INVALID_PARAMS', `steps must be a positive integer, not ${request.steps}`);
-  }
-  if (request.resolution % 8 !== 0) {
-    throw new PinholeError('INVALID_PARAMS', `resolution must be a multiple of 8, not ${request.resolution}`);
-  }
+  validateTrainRequest(request);
+  const config = await readUnetConfig(request.model);
+  const family = familyOf(config);
   const g = new TorchGenerator(request.seed);
-  let lora;
-  if (request.initLora !== undefined) {
-    lora = await readKohyaLora(request.initLora);
-    lora.metadata = {};
-  } else {
-    const unetDir = path.join(request.model, 'unet');
-    const config = JSON.parse(await readFile(path.join(unetDir, 'config.json'), 'utf8')) as UNetConfig;
-    const file = await SafetensorsFile.open(path.join(unetDir, 'diffusion_pytorch_model.safetensors'));
-    try {
-      lora = createLora(unetLoraTargets(config, safetensorsWeights(file)), {
-        rank: request.rank,
-        alpha: request.alpha,
-        generator: g,
-      });
-    } finally {
-      await file.close();
-    }
+  const textEncoders = request.textEncoder ? await openTextEncoders(request.model, family === 'sdxl') : undefined;
+  try {
+    return await trainOpened(request, options, { config, family, g, encoders: textEncoders?.encoders ?? [], started });
+  } finally {
+    await textEncoders?.close();
   }
+}
+
+type Opened = {
+  config: UNetConfig;
+  family: 'sd1' | 'sd2' | 'sdxl';
+  g: TorchGenerator;
+  encoders: TrainedTextEncoder[];
+  started: number;
+};
+
+async function trainOpened(request: TrainRequest, options: RunTrainingOptions, opened: Opened): Promise<TrainResult> {
+  const { config, family, g, encoders, started } = opened;
+  const backend = options.backend ?? createOrtBackend();
+  const emit = (event: TrainEvent) => options.onEvent?.(event);
+  const lora = await initialLora(request, config, encoders, g);
   if (options.signal?.aborted) throw new CanceledError('Training canceled');
-  const data = await prepareTrainingData(request.model, request.images, request.resolution, backend);
-  const lrs: number[] = [];
-  const loopStart = performance.now();
-  const losses = await trainLora({
+
+  const cachingStart = performance.now();
+  const data: TrainingData = await prepareTrainingData({
     modelDir: request.model,
-    imagesDir: request.images,
-    lora,
-    optimizer: request.optimizer,
-    lr: request.lr,
-    weightDecay: request.weightDecay,
-    steps: request.steps,
-    batch: request.batch,
-    seed: request.seed,
+    images: request.items ?? request.images!,
     resolution: request.resolution,
-    maxGradNorm: request.maxGradNorm,
-    schedule: constantSchedule(request.lr),
-    shuffle: request.shuffle,
-    signal: options.signal,
-    generator: g,
+    buckets: request.buckets,
+    flip: request.flip,
+    trigger: request.trigger,
+    captionDropout: request.captionDropout > 0,
+    sdxl: family === 'sdxl',
+    tokens: request.textEncoder,
+    cacheDir: request.cacheDir,
     backend,
-    data,
-    onStep: (step, loss, info) => {
-      lrs.push(info.lr);
-      options.onProgress?.({
-        step: step + 1,
-        totalSteps: request.steps,
-        loss,
-        lr: info.lr,
-        gradNorm: info.gradNorm,
-        elapsedMs: performance.now() - loopStart,
-      });
-    },
+    signal: options.signal,
+    onProgress: (done, total) => emit({ kind: 'caching', done, total }),
   });
-  const loopMs = performance.now() - loopStart;
+  const cachingMs = performance.now() - cachingStart;
+
+  const metadata = (steps: number) => trainingMetadata(lora, request, data.examples, steps, family);
+  const dtype = SAVE_DTYPE[request.savePrecision];
+  const checkpointDir = request.checkpointDir;
+  const run = new RunCheckpoints(checkpointDir, lora, {
+    settings: settingsFingerprint(request),
+    metadata,
+    dtype,
+    emit,
+  });
+  let resumedFrom: number | undefined;
+
+  const sampler =
+    request.sampleEvery !== undefined && request.sampleEvery > 0 && (request.samplePrompts ?? []).length > 0
+      ? await createTrainingSampler({
+          modelDir: request.model,
+          prompts: request.samplePrompts!,
+          seed: request.sampleSeed ?? request.seed,
+          steps: request.sampleSteps ?? DEFAULT_SAMPLE_STEPS,
+          width: request.resolution,
+          height: request.resolution,
+          outDir: checkpointDir !== undefined ? path.join(checkpointDir, 'samples') : `${request.out}.samples`,
+          backend,
+          lora,
+        })
+      : undefined;
+
+  const loopStart = performance.now();
+  let stepsRun = 0;
+  let stepMs = 0;
+  try {
+    await trainLora({
+      modelDir: request.model,
+      lora,
+      optimizer: request.optimizer,
+      lr: request.lr,
+      weightDecay: request.weightDecay,
+      steps: request.steps,
+      batch: request.batch,
+      seed: request.seed,
+      resolution: request.resolution,
+      maxGradNorm: request.maxGradNorm,
+      schedule: createLrSchedule({
+        kind: request.lrSchedule,
+        lr: request.lr,
+        warmupSteps: request.warmupSteps,
+        totalSteps: request.steps,
+      }),
+      shuffle: request.shuffle,
+      repeats: request.repeats,
+      buckets: request.buckets,
+      features: {
+        flip: request.flip,
+        captionDropout: request.captionDropout,
+        noiseOffset: request.noiseOffset,
+        minSnrGamma: request.minSnrGamma,
+      },
+      validation: checkpointDir !== undefined,
+      graph: {
+        ...(encoders.length > 0 ? { textEncoders: encoders } : {}),
+        // The user's GPU, chosen as generation chooses it (PINHOLE_EP forces one; a software
+        // WebGPU adapter is skipped), so an app training run never lands on the CPU by default.
+        provider: 'auto',
+        baseWeights: request.baseWeights,
+        gradientCheckpointing: request.gradientCheckpointing,
+      },
+      ...(request.textEncoder && request.textEncoderLr !== undefined
+        ? {
+            textEncoderSchedule: createLrSchedule({
+              kind: request.lrSchedule,
+              lr: request.textEncoderLr,
+              warmupSteps: request.warmupSteps,
+              totalSteps: request.steps,
+            }),
+          }
+        : {}),
+      signal: options.signal,
+      generator: g,
+      backend,
+      data,
+      onReady: async (loop) => {
+        if (request.resume === true) resumedFrom = await run.resume(loop);
+        return resumedFrom;
+      },
+      onStep: (step, loss, info) => {
+        stepsRun++;
+        stepMs += info.ms;
+        run.history.losses.push(loss);
+        run.history.lrs.push(info.lr);
+        emit({
+          kind: 'step',
+          step: step + 1,
+          totalSteps: request.steps,
+          loss,
+          lr: info.lr,
+          gradNorm: info.gradNorm,
+          elapsedMs: performance.now() - loopStart,
+        });
+      },
+      afterStep: async (done, loop) => {
+        const every = request.saveEvery ?? 0;
+        if (every > 0 && (done % every === 0 || done === request.steps)) await run.save(done, loop, true);
+        if (sampler && done % request.sampleEvery! === 0) {
+          for (const s of await sampler.sample(lora, done)) {
+            const sample = { step: done, index: s.index, prompt: s.prompt, file: s.file };
+            run.history.samples.push(sample);
+            emit({ kind: 'sample', ...sample });
+          }
+        }
+      },
+      // A cancel keeps the last completed step (pause = cancel + resume); no validation, to stop quickly.
+      onCancel: (done, loop) => run.save(done, loop, false),
+    });
+  } finally {
+    await sampler?.release();
+  }
+
   const first = lora.modules.values().next().value;
   if (!first) throw new PinholeError('INVALID_PARAMS', 'the LoRA has no modules');
-  const metadata = kohyaMetadata(lora, {
-    baseModelName: path.basename(path.resolve(request.model)),
-    resolution: request.resolution,
-    steps: request.steps,
-    datasetSize: data.examples.length,
-    extra: {
-      ss_learning_rate: String(request.lr),
-      ss_unet_lr: String(request.lr),
-      ss_lr_scheduler: 'constant',
-      ss_optimizer: request.optimizer === 'sgd' ? 'torch.optim.SGD' : 'torch.optim.AdamW',
-      ss_max_grad_norm: String(request.maxGradNorm),
-      ss_seed: request.seed.toString(),
-      ss_total_batch_size: String(request.batch),
-      ss_batch_size_per_device: String(request.batch),
-      ss_network_train_unet_only: 'True',
-      ss_shuffle: request.shuffle ? 'True' : 'False',
-      ...(request.initLora !== undefined ? { ss_init_lora: path.basename(request.initLora) } : {}),
-    },
-  });
-  // Written beside the target, then renamed: a cancelled or failed write leaves no partial file.
-  const tmp = `${request.out}.${process.pid}.tmp`;
-  try {
-    await writeKohyaLora(tmp, lora, metadata);
-    await rename(tmp, request.out);
-  } catch (error) {
-    await rm(tmp, { force: true });
-    throw error;
-  }
-  const totalMs = performance.now() - started;
+  // Written beside the target, then renamed (writeSafetensors): a failed write leaves no partial file.
+  await mkdir(path.dirname(path.resolve(request.out)), { recursive: true });
+  await writeKohyaLora(request.out, lora, metadata(request.steps), dtype);
+  const best = run.best();
+  const { losses, lrs, checkpoints, samples } = run.history;
   return {
     file: request.out,
     steps: losses.length,
@@ -179,6 +327,10 @@ export async function runTraining(request: TrainRequest, options: RunTrainingOpt
     alpha: first.alpha,
     modules: lora.modules.size,
     datasetSize: data.examples.length,
-    timings: { totalMs, msPerStep: loopMs / Math.max(1, losses.length) },
+    timings: { totalMs: performance.now() - started, msPerStep: stepMs / Math.max(1, stepsRun), cachingMs },
+    checkpoints,
+    ...(best ? { bestStep: best.step } : {}),
+    samples,
+    ...(resumedFrom !== undefined ? { resumedFrom } : {}),
   };
 }

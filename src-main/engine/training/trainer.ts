@@ -1,29 +1,37 @@
 /**
- * The reference training loop of the fixtures' README over a `LoraTrainer`: one torch-compatible
- * generator, per step `randn` noise then `randint` timesteps, images in file-name order (or shuffled).
+ * The training loop over `LoraTrainer`s: one torch-compatible generator for every draw (step-batch.ts
+ * lists them in order), the batch order (batch-order.ts), the learning-rate schedule, and hooks for what
+ * happens around steps (checkpoints, validation, samples; run.ts). With every feature off and no
+ * shuffling this is the reference loop of the fixtures' README.
+ *
+ * One trainer (compiled training graph) per batch shape: with buckets, each bucket size, and a smaller
+ * last batch of a bucket, gets its own; all share the LoRA and the optimizer. Only `maxLiveTrainers`
+ * (default 1) stay loaded, the least recently used released first, since each holds the base model's
+ * weights; the bucket order keeps a bucket's batches together so shapes change rarely.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CanceledError, PinholeError } from '../../../src-shared/errors';
+import { type LoraWeights } from '../lora';
 import { safetensorsWeights, type UNetConfig } from '../models';
 import { TorchGenerator } from '../random';
 import { createOrtBackend } from '../runtime/ort-backend';
 import { type InferenceBackend } from '../runtime';
-import { alphaCumprodAddNoise } from '../schedulers/add-noise';
-import { vpScales } from '../schedulers/prediction';
 import { alphasCumprodFromConfig, type BetaConfig } from '../schedulers/schedule';
 import { SafetensorsFile } from '../weights';
-import { constantSchedule, type LrSchedule } from './clip';
+import { BucketBatchOrder, SampleOrder, type BatchOrder } from './batch-order';
 import { prepareTrainingData, type TrainingData, type TrainingExample } from './data';
-import { AdamW, Sgd } from './optimizers';
-import { LoraTrainer, type StepBatch, type TrainingShape } from './training-graph';
-import { type LoraWeights } from '../lora';
+import { constantSchedule, type LrSchedule } from './lr-schedule';
+import { AdamW, Sgd, type Optimizer } from './optimizers';
+import { drawStepBatch, type BatchFeatures } from './step-batch';
+import { LoraTrainer, type LoraTrainerOptions, type StepBatch, type TrainingShape } from './training-graph';
+import { ValidationSet } from './validation';
 
 export type TrainOptions = {
   /** Diffusers-layout model folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/). */
   modelDir: string;
-  /** Images with same-name `.txt` captions. */
-  imagesDir: string;
+  /** Images with same-name `.txt` captions (used when `data` is absent). */
+  imagesDir?: string;
   /** The LoRA to train (updated in place). */
   lora: LoraWeights;
   optimizer: 'sgd' | 'adamw';
@@ -37,15 +45,35 @@ export type TrainOptions = {
   maxGradNorm?: number;
   /** The learning rate per 0-based step (default: constant `lr`). */
   schedule?: LrSchedule;
-  /**
-   * Shuffle the images: one permutation per pass over the dataset, drawn from the run's generator
-   * right before the noise of the step that first uses it. Off (file-name order) by default.
-   */
+  /** Shuffle: one permutation per pass, drawn from the run's generator when first needed. */
   shuffle?: boolean;
+  /** Each example this many times per pass (default 1). */
+  repeats?: number;
+  /** kohya bucket batches (see batch-order.ts); the data should have been prepared with buckets. */
+  buckets?: boolean;
+  /** Flip, caption dropout, noise offset, min-SNR-γ (step-batch.ts). */
+  features?: Omit<BatchFeatures, 'sdxl'>;
+  /** Training sessions kept loaded at once (one per batch shape; default 1). */
+  maxLiveTrainers?: number;
+  /** Also measure validation loss (`loop.validationLoss()`). */
+  validation?: boolean;
+  /** The training graph's options: text encoders trained, base-weight dtype, gradient checkpointing. */
+  graph?: Omit<LoraTrainerOptions, 'textEncoderOptimizer'>;
+  /** The text encoders' own learning rate per step (a second optimizer of the same kind); default: shared. */
+  textEncoderSchedule?: LrSchedule;
   /** Checked before every step: aborting stops the loop within one step (`CanceledError`). */
-  signal?: AbortSignal;
-  /** Called after every step (0-based) with its loss, learning rate and gradient norm before clipping. */
-  onStep?: (step: number, loss: number, info: { lr: number; gradNorm: number }) => void;
+  signal?: AbortSignal | undefined;
+  /**
+   * Called after every step (0-based) with its loss, learning rate, gradient norm before clipping, and
+   * the milliseconds of its forward + backward + update (graph builds excluded).
+   */
+  onStep?: (step: number, loss: number, info: { lr: number; gradNorm: number; ms: number }) => void;
+  /** After setup, before the first step: may restore state and return the step to start at (resume). */
+  onReady?: (loop: TrainingLoop) => Promise<number | undefined>;
+  /** After each step with the number of steps done (checkpoints, samples). */
+  afterStep?: (done: number, loop: TrainingLoop) => Promise<void>;
+  /** When an abort is seen, with the steps done, before `CanceledError` is thrown (a last checkpoint). */
+  onCancel?: (done: number, loop: TrainingLoop) => Promise<void>;
   /** The run's generator (default: `new TorchGenerator(seed)`); a fresh LoRA may have drawn from it already. */
   generator?: TorchGenerator;
   backend?: InferenceBackend;
@@ -53,7 +81,41 @@ export type TrainOptions = {
   data?: TrainingData;
 };
 
-/** Mixes the batch and draws noise and timesteps: one reference-loop step's inputs. */
+/** What the hooks see of a running loop. */
+export type TrainingLoop = {
+  readonly lora: LoraWeights;
+  readonly optimizer: Optimizer;
+  /** Every optimizer: the UNet's (= `optimizer`), then the text encoders' own when they have one. */
+  readonly optimizers: readonly Optimizer[];
+  readonly order: BatchOrder;
+  readonly generator: TorchGenerator;
+  /** Mean validation loss of the LoRA now (with `validation`). */
+  validationLoss(): Promise<number | undefined>;
+};
+
+type SchedulerConfig = BetaConfig & { prediction_type?: string };
+
+/** The model's training noise schedule and prediction type. */
+export async function readTrainingSchedule(
+  modelDir: string,
+): Promise<{ alphasCumprod: Float32Array; prediction: 'epsilon' | 'v_prediction' }> {
+  const sched = JSON.parse(
+    await readFile(path.join(modelDir, 'scheduler/scheduler_config.json'), 'utf8'),
+  ) as SchedulerConfig;
+  const type = sched.prediction_type ?? 'epsilon';
+  if (type !== 'epsilon' && type !== 'v_prediction') {
+    throw new PinholeError(
+      'INVALID_PARAMS',
+      `training: prediction_type ${type} is not supported (epsilon, v_prediction)`,
+    );
+  }
+  return { alphasCumprod: alphasCumprodFromConfig('DDPMScheduler', sched, false), prediction: type };
+}
+
+/**
+ * The reference loop's batch for `step` (file-name order or `pick`): noise then timesteps.
+ * Kept for callers of the plain loop; `drawStepBatch` is the general form.
+ */
 export function referenceBatch(
   data: TrainingData,
   step: number,
@@ -61,117 +123,112 @@ export function referenceBatch(
   g: TorchGenerator,
   alphasCumprod: Float32Array,
   prediction: 'epsilon' | 'v_prediction',
-  /** The example for the i-th sample of the run (default: file-name order, cycling). */
   pick: (i: number) => TrainingExample = (i) => data.examples[i % data.examples.length]!,
 ): StepBatch {
   const picked = Array.from({ length: batch }, (_, j) => pick(step * batch + j));
-  const per = data.latentDims.reduce((a, b) => a * b, 1);
-  const perCond = data.condDims[0] * data.condDims[1];
-  const noise = g.randn([batch, ...data.latentDims]);
-  const timesteps = g.randint(0, alphasCumprod.length, batch);
-  const sample = new Float32Array(batch * per);
-  const target = new Float32Array(batch * per);
-  const cond = new Float32Array(batch * perCond);
-  picked.forEach((ex, j) => {
-    const eps = noise.subarray(j * per, (j + 1) * per);
-    const a = alphasCumprod[timesteps[j]!]!;
-    sample.set(alphaCumprodAddNoise(ex.latents, eps, a), j * per);
-    if (prediction === 'epsilon') target.set(eps, j * per);
-    else {
-      // DDPM get_velocity: √ᾱ·ε − √(1 − ᾱ)·x0.
-      const { alpha, sigma } = vpScales(a);
-      for (let i = 0; i < per; i++) {
-        target[j * per + i] = Math.fround(Math.fround(alpha * eps[i]!) - Math.fround(sigma * ex.latents[i]!));
-      }
-    }
-    cond.set(ex.cond, j * perCond);
-  });
-  return { sample, timesteps, cond, target, latentDims: data.latentDims, condDims: data.condDims };
+  return drawStepBatch(data, picked, g, alphasCumprod, prediction);
 }
 
-type SchedulerConfig = BetaConfig & { prediction_type?: string };
-
-/** Runs the reference loop; returns the per-step losses (the LoRA is updated in place). */
+/** Runs the loop; returns the losses of the steps run by this call (the LoRA is updated in place). */
 export async function trainLora(options: TrainOptions): Promise<number[]> {
   const backend = options.backend ?? createOrtBackend();
   const unetDir = path.join(options.modelDir, 'unet');
   const config = JSON.parse(await readFile(path.join(unetDir, 'config.json'), 'utf8')) as UNetConfig;
-  const sched = JSON.parse(
-    await readFile(path.join(options.modelDir, 'scheduler/scheduler_config.json'), 'utf8'),
-  ) as SchedulerConfig;
-  const prediction = sched.prediction_type === 'v_prediction' ? 'v_prediction' : 'epsilon';
-  if (sched.prediction_type !== undefined && sched.prediction_type !== 'epsilon' && prediction === 'epsilon') {
-    throw new PinholeError('INVALID_PARAMS', `training: prediction_type ${sched.prediction_type} is not supported`);
+  const sdxl = config.addition_embed_type === 'text_time';
+  const { alphasCumprod, prediction } = await readTrainingSchedule(options.modelDir);
+  let data = options.data;
+  if (!data) {
+    if (options.imagesDir === undefined) throw new PinholeError('INVALID_PARAMS', 'training: no images given');
+    data = await prepareTrainingData({
+      modelDir: options.modelDir,
+      images: options.imagesDir,
+      resolution: options.resolution,
+      sdxl,
+      backend,
+    });
   }
-  const alphasCumprod = alphasCumprodFromConfig('DDPMScheduler', sched, false);
-  const data =
-    options.data ?? (await prepareTrainingData(options.modelDir, options.imagesDir, options.resolution, backend));
-  const optimizer =
-    options.optimizer === 'sgd'
-      ? new Sgd(options.lr)
-      : new AdamW({ lr: options.lr, weightDecay: options.weightDecay ?? 0.01 });
+  const makeOptimizer = (lr: number): Optimizer =>
+    options.optimizer === 'sgd' ? new Sgd(lr) : new AdamW({ lr, weightDecay: options.weightDecay ?? 0.01 });
+  const optimizer = makeOptimizer(options.lr);
+  const teSchedule = options.textEncoderSchedule;
+  const teOptimizer = teSchedule ? makeOptimizer(teSchedule(0)) : undefined;
+  const g = options.generator ?? new TorchGenerator(options.seed);
+  const repeats = options.repeats ?? 1;
+  if (!Number.isInteger(repeats) || repeats < 1) {
+    throw new PinholeError('INVALID_PARAMS', `repeats must be a positive integer, not ${repeats}`);
+  }
+  const order: BatchOrder =
+    options.buckets === true
+      ? new BucketBatchOrder(
+          data.examples.map((e) => e.bucket),
+          repeats,
+          options.batch,
+          options.shuffle === true,
+          g,
+        )
+      : new SampleOrder(data.examples.length, repeats, options.batch, options.shuffle === true, g);
   const file = await SafetensorsFile.open(path.join(unetDir, 'diffusion_pytorch_model.safetensors'));
-  let trainer: LoraTrainer | undefined;
+  const weights = safetensorsWeights(file);
+  const trainers = new Map<string, LoraTrainer>();
+  const validation =
+    options.validation === true ? new ValidationSet(data, options.seed, alphasCumprod, prediction) : undefined;
+  const loop: TrainingLoop = {
+    lora: options.lora,
+    optimizer,
+    optimizers: teOptimizer ? [optimizer, teOptimizer] : [optimizer],
+    order,
+    generator: g,
+    validationLoss: async () => validation?.evaluate(config, weights, options.lora, backend),
+  };
   try {
-    const shape: TrainingShape = {
-      batch: options.batch,
-      height: data.latentDims[1],
-      width: data.latentDims[2],
-      sequence: data.condDims[0],
+    const trainerFor = async (batch: number, dims: readonly number[]): Promise<LoraTrainer> => {
+      const key = `${batch}:${dims.join('x')}`;
+      let trainer = trainers.get(key);
+      if (trainer) {
+        // Most recently used last (Map keeps insertion order).
+        trainers.delete(key);
+        trainers.set(key, trainer);
+      } else {
+        const live = Math.max(1, options.maxLiveTrainers ?? 1);
+        for (const [old, t] of [...trainers].slice(0, Math.max(0, trainers.size - live + 1))) {
+          trainers.delete(old);
+          await t.release();
+        }
+        const shape: TrainingShape = { batch, height: dims[1]!, width: dims[2]!, sequence: data.condDims[0] };
+        trainer = await LoraTrainer.create(config, weights, options.lora, optimizer, shape, backend, {
+          ...options.graph,
+          ...(teOptimizer ? { textEncoderOptimizer: teOptimizer } : {}),
+        });
+        trainer.maxGradNorm = options.maxGradNorm ?? 0;
+        trainers.set(key, trainer);
+      }
+      return trainer;
     };
-    trainer = await LoraTrainer.create(config, safetensorsWeights(file), options.lora, optimizer, shape, backend);
-    trainer.maxGradNorm = options.maxGradNorm ?? 0;
     const schedule = options.schedule ?? constantSchedule(options.lr);
-    const g = options.generator ?? new TorchGenerator(options.seed);
-    const order = new ShuffledOrder(data.examples, options.shuffle === true, g);
+    const start = (await options.onReady?.(loop)) ?? 0;
     const losses: number[] = [];
-    for (let step = 0; step < options.steps; step++) {
-      if (options.signal?.aborted) throw new CanceledError('Training canceled');
+    const features: BatchFeatures = { ...options.features, sdxl };
+    for (let step = start; step < options.steps; step++) {
+      if (options.signal?.aborted) {
+        if (step > start) await options.onCancel?.(step, loop);
+        throw new CanceledError('Training canceled');
+      }
       optimizer.lr = schedule(step);
-      order.prepare((step + 1) * options.batch - 1);
-      const batch = referenceBatch(data, step, options.batch, g, alphasCumprod, prediction, (i) => order.at(i));
+      if (teOptimizer) teOptimizer.lr = teSchedule!(step);
+      order.prepare(step);
+      const picked = order.batch(step).map((i) => data.examples[i]!);
+      const batch = drawStepBatch(data, picked, g, alphasCumprod, prediction, features);
+      const trainer = await trainerFor(picked.length, picked[0]!.latentDims);
+      const stepStart = performance.now();
       const loss = await trainer.step(batch);
+      const ms = performance.now() - stepStart;
       losses.push(loss);
-      options.onStep?.(step, loss, { lr: optimizer.lr, gradNorm: trainer.lastGradNorm });
+      options.onStep?.(step, loss, { lr: optimizer.lr, gradNorm: trainer.lastGradNorm, ms });
+      await options.afterStep?.(step + 1, loop);
     }
     return losses;
   } finally {
-    await trainer?.release();
+    for (const t of trainers.values()) await t.release();
     await file.close();
-  }
-}
-
-/**
- * The order samples are taken in: file-name order cycling, or with `shuffle` one permutation per
- * pass (Fisher–Yates from the end, `randint(0, i + 1)` per position), drawn when first needed.
- */
-export class ShuffledOrder {
-  private readonly epochs: number[][] = [];
-
-  constructor(
-    private readonly examples: readonly TrainingExample[],
-    private readonly shuffle: boolean,
-    private readonly g: TorchGenerator,
-  ) {}
-
-  /** Draws the permutations of every pass up to sample `last` (before that step's noise). */
-  prepare(last: number): void {
-    if (!this.shuffle) return;
-    const n = this.examples.length;
-    while (this.epochs.length <= Math.floor(last / n)) {
-      const perm = Array.from({ length: n }, (_, i) => i);
-      for (let i = n - 1; i > 0; i--) {
-        const j = this.g.randint(0, i + 1, 1)[0]!;
-        [perm[i], perm[j]] = [perm[j]!, perm[i]!];
-      }
-      this.epochs.push(perm);
-    }
-  }
-
-  at(i: number): TrainingExample {
-    const n = this.examples.length;
-    if (!this.shuffle) return this.examples[i % n]!;
-    this.prepare(i);
-    return this.examples[this.epochs[Math.floor(i / n)]![i % n]!]!;
   }
 }

@@ -24,7 +24,7 @@ export const PAGE_ENTRIES: readonly PageEntry[] = [
   { id: 'generate', label: 'Generate', icon: '✦', Component: GeneratePage },
   { id: 'train', label: 'Train', icon: '◎', Component: TrainPage },
   { id: 'gallery', label: 'Gallery', icon: '▦', Component: GalleryPage },
-  { id: 'models', label: 'Models', icon: '◇', Component: ModelsPage, notBuilt: true },
+  { id: 'models', label: 'Models', icon: '◇', Component: ModelsPage },
   { id: 'wallet', label: 'Wallet', icon: '◈', Component: WalletPage, notBuilt: true },
   { id: 'settings', label: 'Settings', icon: '⚙', Component: SettingsPage },
 ];

@@ -89,6 +89,30 @@ export class GeneratePage {
     if (settings.seed !== undefined) await this.setSeed(settings.seed);
   }
 
+  /** The LoRA picker's select (adds the chosen LoRA). */
+  loraSelect(): Locator {
+    return this.page.getByTestId('lora-select');
+  }
+
+  /** The row of a chosen LoRA, by name. */
+  loraRow(name: string): Locator {
+    return this.page.locator(`[data-testid="lora-row"]${byData('name', name)}`);
+  }
+
+  /** Adds a LoRA by its name in the picker and sets its weight slider. */
+  async addLora(name: string, weight: number): Promise<void> {
+    await this.loraSelect().selectOption({ label: name });
+    const row = this.loraRow(name);
+    await row.waitFor();
+    await row.getByTestId('lora-weight').fill(String(weight));
+  }
+
+  /** Removes a chosen LoRA. */
+  async removeLora(name: string): Promise<void> {
+    await this.loraRow(name).getByTestId('lora-remove').click();
+    await this.loraRow(name).waitFor({ state: 'detached' });
+  }
+
   /** The panel of the job the page watches. */
   run(): Locator {
     return this.page.getByTestId('generate-run');

@@ -1,6 +1,21 @@
-/** Page object: Train (datasets, uploads, per-file results, photos and captions). */
+/** Page object: Train (datasets, uploads, per-file results, photos and captions; training runs). */
 import type { Locator, Page } from 'playwright-core';
 import { byData } from './selectors';
+
+/** Training settings the form takes (blank ones keep the preset's or the default value). */
+export type TrainSettings = {
+  preset?: '' | 'sd1' | 'sd2' | 'sdxl';
+  trigger?: string;
+  steps?: number;
+  resolution?: number;
+  saveEvery?: number;
+  sampleEvery?: number;
+  samplePrompts?: string[];
+  seed?: string;
+};
+
+/** The states a training run shows. */
+export type TrainRunState = 'queued' | 'running' | 'paused' | 'succeeded' | 'failed' | 'canceled' | 'interrupted';
 
 /** The per-file statuses the results list shows. */
 export type ImportStatus = 'accepted' | 'duplicate' | 'rejected';
@@ -84,6 +99,91 @@ export class TrainPage {
   /** Clicks Remove on the photo with this original name. */
   async removePhoto(originalName: string): Promise<void> {
     await this.page.getByRole('button', { name: `Remove ${originalName} from the dataset` }).click();
+  }
+
+  /** Fills the training form (opening the advanced settings when needed). */
+  async fillTraining(settings: TrainSettings): Promise<void> {
+    const page = this.page;
+    await page.getByTestId('train-model').locator('option').first().waitFor({ state: 'attached' });
+    if (settings.preset !== undefined) await page.getByTestId('train-preset').selectOption(settings.preset);
+    if (settings.trigger !== undefined) await page.getByTestId('train-trigger').fill(settings.trigger);
+    const advanced: [string, string | undefined][] = [
+      ['train-steps', settings.steps?.toString()],
+      ['train-resolution', settings.resolution?.toString()],
+      ['train-save-every', settings.saveEvery?.toString()],
+      ['train-sample-every', settings.sampleEvery?.toString()],
+      ['train-sample-prompts', settings.samplePrompts?.join('\n')],
+      ['train-seed', settings.seed],
+    ];
+    if (advanced.some(([, v]) => v !== undefined)) {
+      const details = page.locator('details.advanced');
+      if ((await details.getAttribute('open')) === null) await page.getByTestId('train-advanced').click();
+      for (const [id, value] of advanced) if (value !== undefined) await page.getByTestId(id).fill(value);
+    }
+  }
+
+  /** Starts training and waits for the run panel of a new job; resolves with its id. */
+  async startTraining(): Promise<string> {
+    const before = await this.runJobId();
+    await this.page.getByTestId('train-start').click();
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const id = await this.runJobId();
+      if (id && id !== before) return id;
+      if (Date.now() > deadline) throw new Error('No new training run appeared after Start training');
+      await this.page.waitForTimeout(100);
+    }
+  }
+
+  /** The run panel. */
+  run(): Locator {
+    return this.page.getByTestId('train-run');
+  }
+
+  /** The job id the run panel shows, or null when there is none. */
+  async runJobId(): Promise<string | null> {
+    return (await this.run().count()) > 0 ? this.run().getAttribute('data-job-id') : null;
+  }
+
+  /** Waits until the run is in `state`. */
+  async waitForRunState(state: TrainRunState, timeout = 120_000): Promise<void> {
+    await this.page.locator(`[data-testid="train-run"]${byData('job-state', state)}`).waitFor({ timeout });
+  }
+
+  /** The step the run panel shows. */
+  async runStep(): Promise<number> {
+    return Number(await this.run().getAttribute('data-step'));
+  }
+
+  /** How many points the loss chart draws (0 while it has none). */
+  async chartPoints(): Promise<number> {
+    const chart = this.page.getByTestId('loss-chart');
+    return (await chart.count()) > 0 ? Number(await chart.getAttribute('data-points')) : 0;
+  }
+
+  /** The sample images of the run. */
+  samples(): Locator {
+    return this.page.getByTestId('train-sample');
+  }
+
+  /** Pause, Resume or Cancel on the run panel. */
+  async runAction(action: 'pause' | 'resume' | 'cancel'): Promise<void> {
+    await this.page.getByTestId(`train-${action}`).click();
+  }
+
+  /** The checkpoint cards of a stopped run. */
+  checkpoints(): Locator {
+    return this.page.getByTestId('train-checkpoint');
+  }
+
+  /** The card of the checkpoint at `step`. */
+  checkpoint(step: number): Locator {
+    return this.page.locator(`[data-testid="train-checkpoint"]${byData('step', String(step))}`);
+  }
+
+  /** The LoRA file the run's result names. */
+  async resultFile(): Promise<string | null> {
+    return this.page.getByTestId('train-result').getAttribute('data-file');
   }
 
   /** Types a caption and commits it with Enter. */

@@ -4,12 +4,14 @@
  * (queue exactly that request again and watch it on the Generate page).
  */
 import { useState } from 'react';
+import { MEDIA_PATHS } from '../../../../src-shared/api/bridge';
 import { GenerateParams, type ImageDetail } from '../../../../src-shared/api/schemas';
 import { ErrorText } from '../../components/error-text';
 import { userMessage } from '../../lib/errors';
 import { navigate } from '../../lib/router';
 import { useStudio } from '../../lib/studio-context';
 import { handOffToGenerate } from '../../state/generate-handoff';
+import { storedInputSha } from './input-media';
 import { upsertJob } from '../../state/jobs-store';
 
 type Props = {
@@ -22,6 +24,34 @@ type Props = {
 export function storedRequest(detail: ImageDetail): GenerateParams | null {
   const parsed = GenerateParams.safeParse(detail.metadata['request']);
   return parsed.success ? parsed.data : null;
+}
+
+/** The init image and mask of an img2img / inpainting request, as images where the core serves them. */
+function InputImages({ request }: { request: GenerateParams }) {
+  const { mode } = useStudio();
+  const urls = mode === 'desktop' ? MEDIA_PATHS.desktop : MEDIA_PATHS.headless;
+  const inputs = [
+    { label: 'Init image', ref: request.initImage, testId: 'detail-init-image' },
+    { label: 'Mask', ref: request.maskImage, testId: 'detail-mask-image' },
+  ].filter((input) => input.ref !== undefined);
+  if (inputs.length === 0) return null;
+  return (
+    <div className="detail-inputs">
+      {inputs.map(({ label, ref, testId }) => {
+        const sha = storedInputSha(ref);
+        return (
+          <figure key={label} className="detail-input" data-testid={testId}>
+            {sha ? (
+              <img src={urls.input(sha)} alt={label} />
+            ) : (
+              <span className="muted">{ref && 'path' in ref ? ref.path : 'inline image'}</span>
+            )}
+            <figcaption>{label}</figcaption>
+          </figure>
+        );
+      })}
+    </div>
+  );
 }
 
 /** The generation facts and actions of one image. */
@@ -77,6 +107,7 @@ export function GenerationSection({ detail, onLeave }: Props) {
           </pre>
         </>
       )}
+      {request && <InputImages request={request} />}
       {request ? (
         <div className="detail-actions">
           <button

@@ -36,6 +36,12 @@ export type InitImage = {
   resizedFrom: { width: number; height: number } | null;
 };
 
+/** A LoRA chosen in the picker: its file, the name shown, and its multiplier. */
+export type FormLora = { path: string; name: string; weight: number };
+
+/** The LoRA picker's weight range (A1111's usual; `<lora:…>` tags in the prompt may go further). */
+export const LORA_WEIGHT = { min: -2, max: 2, step: 0.05 } as const;
+
 /** The fields persisted across reloads (everything but the images). */
 export type FormValues = {
   model: string;
@@ -55,6 +61,8 @@ export type FormValues = {
   clipSkip: string;
   /** img2img / inpainting only. */
   strength: number;
+  /** LoRAs from the picker (besides any `<lora:…>` tags typed into the prompts). */
+  loras: FormLora[];
 };
 
 /** The whole form. */
@@ -80,6 +88,7 @@ export const DEFAULT_VALUES: FormValues = {
   batchCount: '1',
   clipSkip: '1',
   strength: 0.75,
+  loras: [],
 };
 
 export const MAX_PROMPT = 20_000;
@@ -185,6 +194,7 @@ export function validateForm(form: FormInputs): Validated {
     ...(clipSkip !== undefined ? { clipSkip } : {}),
     ...(form.initImage ? { strength: form.strength, initImage: form.initImage.ref } : {}),
     ...(form.initImage && form.mask ? { maskImage: form.mask } : {}),
+    ...(form.loras.length > 0 ? { loras: form.loras.map(({ path, weight }) => ({ path, weight })) } : {}),
   };
   // The contract is the last word. Inline images are checked for size here and stand in as a
   // tiny placeholder there: matching its pattern against megabytes on every keystroke is slow.
@@ -242,7 +252,27 @@ export function formFromRequest(request: Request): FormInputs {
     strength: request.strength ?? (request.maskImage ? 1 : 0.75),
     initImage: init,
     mask: init ? (request.maskImage ?? null) : null,
+    loras: (request.loras ?? []).map((l) => ({ path: l.path, name: loraName(l.path), weight: l.weight })),
   };
+}
+
+/** A LoRA file's name as A1111 shows it: the file name without `.safetensors`. */
+export function loraName(file: string): string {
+  return baseName(file).replace(/\.safetensors$/i, '');
+}
+
+function sanitizeLoras(value: unknown): FormLora[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const loras = value.filter(
+    (l): l is FormLora =>
+      typeof l === 'object' &&
+      l !== null &&
+      typeof (l as FormLora).path === 'string' &&
+      typeof (l as FormLora).name === 'string' &&
+      typeof (l as FormLora).weight === 'number' &&
+      Number.isFinite((l as FormLora).weight),
+  );
+  return loras.map(({ path, name, weight }) => ({ path, name, weight }));
 }
 
 /** Reads persisted values back, keeping only well-typed known fields (storage may hold anything). */
@@ -252,8 +282,10 @@ export function sanitizeValues(stored: unknown): Partial<FormValues> {
   const out: Partial<Record<Field, unknown>> = {};
   for (const key of Object.keys(DEFAULT_VALUES) as Field[]) {
     const value = source[key];
-    if (typeof value === typeof DEFAULT_VALUES[key]) out[key] = value;
+    if (key === 'loras') out.loras = sanitizeLoras(value);
+    else if (typeof value === typeof DEFAULT_VALUES[key]) out[key] = value;
   }
+  if (out.loras === undefined) delete out.loras;
   if (out.sampler !== undefined && out.sampler !== '' && !SamplerName.safeParse(out.sampler).success) {
     delete out.sampler;
   }

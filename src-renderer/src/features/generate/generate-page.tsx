@@ -13,6 +13,7 @@ import { upsertJob } from '../../state/jobs-store';
 import { validateForm } from './form-model';
 import { applyRequest, setFormValues, useGenerateStore, watchRun } from './generate-store';
 import { InitImagePanel } from './init-image-panel';
+import { LoraPicker } from './lora-picker';
 import { ModelPicker } from './model-picker';
 import { PromptField } from './prompt-field';
 import { RunPanel } from './run-panel';
@@ -54,6 +55,7 @@ export function GeneratePage() {
       strength: s.strength,
       initImage: s.initImage,
       mask: s.mask,
+      loras: s.loras,
     })),
   );
   const validated = useMemo(() => validateForm(form), [form]);
@@ -115,6 +117,7 @@ export function GeneratePage() {
             onChange={(negativePrompt) => setFormValues({ negativePrompt })}
             onSubmit={() => void generate()}
           />
+          <LoraPicker value={form.loras} onChange={(loras) => setFormValues({ loras })} />
           <SettingsFields errors={validated.errors} />
           <InitImagePanel strengthError={validated.errors.strength} />
         </form>

@@ -1,6 +1,6 @@
 /**
- * Which model to generate with: the folders `models.list` finds (the data home's models/ folder
- * and $PINHOLE_MODELS). With none, it says exactly where to put one.
+ * Which model to generate with: the library's checkpoints and the folders `models.list` finds
+ * (the data home's models/ folder and $PINHOLE_MODELS). With none, it says exactly where to put one.
  */
 import { useCallback, useEffect, useId, useState } from 'react';
 import type { ResultOf } from '../../../../src-shared/api/contract';
@@ -31,7 +31,10 @@ export function ModelPicker({ value, onChange }: Props) {
   const [error, setError] = useState<string | null>(null);
 
   const fetchAll = useCallback(async (): Promise<Loaded> => {
-    const [models, info] = await Promise.all([client.call('models.list', {}), client.call('app.info', {})]);
+    const [models, info] = await Promise.all([
+      client.call('models.list', { kind: 'checkpoint' }),
+      client.call('app.info', {}),
+    ]);
     return { models, info };
   }, [client]);
 
@@ -64,9 +67,9 @@ export function ModelPicker({ value, onChange }: Props) {
     }
   };
 
-  // Nothing chosen yet: take the first model that loads.
+  // Nothing chosen yet: take the default checkpoint, else the first model that loads.
   const usable = loaded?.models.filter((m) => m.error === null) ?? [];
-  const firstUsable = usable[0]?.path ?? null;
+  const firstUsable = (usable.find((m) => m.isDefault) ?? usable[0])?.path ?? null;
   useEffect(() => {
     if (value === '' && firstUsable !== null) onChange(firstUsable);
   }, [value, firstUsable, onChange]);
@@ -91,8 +94,8 @@ export function ModelPicker({ value, onChange }: Props) {
       {empty ? (
         <div className="models-empty" data-testid="models-empty">
           <p>
-            <strong>No models yet.</strong> Put a model folder (one with a <code>model_index.json</code>, in the
-            diffusers / ONNX layout) into your models folder, then press Refresh:
+            <strong>No models yet.</strong> Import a checkpoint on the Models page, or put a model folder (one with a{' '}
+            <code>model_index.json</code>, in the diffusers / ONNX layout) into your models folder, then press Refresh:
           </p>
           <p className="mono models-folder" data-testid="models-folder">
             {modelsFolder(loaded.info)}

@@ -32,6 +32,7 @@ const STATE_LABELS: Record<JobView['state'], string> = {
   failed: 'Failed',
   canceled: 'Canceled',
   interrupted: 'Interrupted — will be retried',
+  paused: 'Paused',
 };
 
 function Results({ result }: { result: GenerateResult }) {

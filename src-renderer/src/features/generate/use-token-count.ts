@@ -1,6 +1,7 @@
 /**
- * The live token count of a prompt box: `text.tokenize` on the selected model's tokenizer,
- * asked once typing pauses. Answers for older text are dropped.
+ * The live token count of a prompt box: `text.countTokens` (`<lora:…>` tags not counted, embeddings
+ * counted as their vectors) on the selected model's tokenizer, asked once typing pauses. Answers for
+ * older text are dropped.
  */
 import { useEffect, useState } from 'react';
 import { userMessage } from '../../lib/errors';
@@ -25,7 +26,7 @@ export function useTokenCount(
     const timer = setTimeout(
       () => {
         client
-          .call('text.tokenize', { model, text })
+          .call('text.countTokens', { model, text })
           .then(({ count }) => !stale && setCounted({ model, text, count, error: null }))
           .catch((error: unknown) => !stale && setCounted({ model, text, count: null, error: userMessage(error) }));
       },

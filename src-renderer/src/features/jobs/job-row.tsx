@@ -16,6 +16,7 @@ const STATE_LABELS: Record<JobView['state'], string> = {
   failed: 'Failed',
   canceled: 'Canceled',
   interrupted: 'Interrupted',
+  paused: 'Paused',
 };
 
 /** Renders one job; active jobs get progress and Cancel, finished ones their outcome. */

@@ -1,2 +1,2 @@
-/** Models (not built yet). */
+/** Models: the library of checkpoints, LoRAs, VAEs and embeddings; import and downloads. */
 export { ModelsPage } from './models-page';

@@ -39,6 +39,8 @@ function jobLine(job: JobView, done: number): string {
       return `Failed: ${job.error ? userMessage(deserializeError(job.error as SerializedError)) : 'unknown error'}`;
     case 'interrupted':
       return 'Interrupted; it will continue when the studio restarts it.';
+    case 'paused':
+      return 'Paused.';
   }
 }
 

@@ -1,6 +1,6 @@
 /**
- * Train: build a dataset of a subject's photos (create, import, caption, prune). The training
- * run itself needs the training engine, which this build does not have, and says so.
+ * Train: build a dataset of a subject's photos (create, import, caption, prune), then train a
+ * LoRA on it and watch the run (loss chart, samples, checkpoints).
  */
 import { useShallow } from 'zustand/react/shallow';
 import { ErrorText } from '../../components/error-text';
@@ -15,6 +15,9 @@ import { selectLatestImport } from './import-jobs';
 import { useImportResultsStore } from './import-results-store';
 import { ImportResults } from './import-results';
 import { useImportFileEvents } from './use-import-results';
+import { TrainForm } from './train-form';
+import { TrainRunPanel } from './train-run-panel';
+import { selectLatestTraining } from './train-runs';
 import './train.css';
 
 const selectDatasets = (s: DatasetsState) => ({
@@ -33,6 +36,7 @@ export function TrainPage() {
   // redirected: a redirect effect can race a navigation away from this page.
   const selected = datasets.find((d) => d.id === routeId) ?? datasets[0] ?? null;
   const latestImport = useJobsStore(selectLatestImport(selected));
+  const latestRun = useJobsStore(selectLatestTraining(selected));
   const acceptedCount = useImportResultsStore((s) => {
     const results = latestImport ? s.byJob[latestImport.id] : undefined;
     return results ? Object.values(results).filter((r) => r.status === 'accepted').length : 0;
@@ -63,10 +67,9 @@ export function TrainPage() {
                 <h2 className="dataset-title" data-testid="selected-dataset">
                   {selected.name}
                 </h2>
-                <p className="training-note" data-testid="training-unavailable">
-                  LoRA training arrives with the training engine — not available in this build.
-                </p>
               </header>
+              <TrainForm dataset={selected} />
+              {latestRun && <TrainRunPanel key={latestRun.id} job={latestRun} />}
               <DropZone datasetName={selected.name} />
               {latestImport && <ImportResults key={latestImport.id} job={latestImport} />}
               <DatasetImages datasetId={selected.id} acceptedCount={acceptedCount} />

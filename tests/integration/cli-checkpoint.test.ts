@@ -1,0 +1,64 @@
+/**
+ * `pinhole generate --model <single-file checkpoint>`: the sd15-single fixture (written by diffusers' own
+ * converter) as `.safetensors` and as a torch `.ckpt` reproduces its reference run through the CLI; the
+ * conversion is cached in the data home; a hostile pickle is refused and runs nothing.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli';
+import { fixture } from '../helpers/fixtures';
+import {
+  expectCliReferenceImage,
+  generateArgs,
+  readReferenceFile,
+  type ReferenceRun,
+} from '../helpers/reference-images';
+import { makeTempDir } from '../helpers/temp-dir';
+
+describe('pinhole generate with a single-file checkpoint (sd15-single)', () => {
+  let tmp: ReturnType<typeof makeTempDir>;
+  beforeAll(() => (tmp = makeTempDir('pinhole-ckpt-')));
+  afterAll(() => tmp.cleanup());
+  const cases = readReferenceFile<ReferenceRun>(fixture('sd15-single/cases.json'));
+  const run = cases.runs[0]!;
+  const home = (): string => path.join(tmp.dir, 'home');
+  const converted = (): string[] =>
+    readdirSync(path.join(home(), 'cache', 'engine', 'checkpoints')).filter((n) => /^[0-9a-f]{32}$/.test(n));
+
+  for (const file of [cases['checkpoint'] as string, cases['checkpoint_pickle'] as string]) {
+    it(`${file} reproduces ${run.scheduler} ${run.steps} steps, seed ${run.seed}, within 0.5/255`, async () => {
+      const out = path.join(tmp.dir, `${file}.png`);
+      const args = generateArgs(run, { model: fixture('sd15-single', file), out, dataDir: home() });
+      const result = await runCli(args);
+      await expectCliReferenceImage(result, out, run, fixture('sd15-single', run.image_rgb8));
+    });
+  }
+
+  it('converts each file once: a second run is a cache hit', async () => {
+    const before = converted();
+    expect(before).toHaveLength(2); // the .safetensors and the .ckpt (same weights, different files)
+    const out = path.join(tmp.dir, 'again.png');
+    const result = await runCli(
+      generateArgs(run, { model: fixture('sd15-single', cases['checkpoint'] as string), out, dataDir: home() }),
+    );
+    await expectCliReferenceImage(result, out, run, fixture('sd15-single', run.image_rgb8));
+    expect(converted()).toEqual(before);
+  });
+
+  it('refuses the hostile pickle, naming the global, and never runs it', async () => {
+    const marker = cases['hostile_marker'] as string;
+    const result = await runCli([
+      'generate',
+      '--model',
+      fixture('sd15-single', cases['hostile_pickle'] as string),
+      '--prompt',
+      'x',
+      '--data-dir',
+      home(),
+    ]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/hostile-public\.ckpt.*refused.*'(posix|os)\.system'/);
+    expect(existsSync(marker)).toBe(false);
+  });
+});
