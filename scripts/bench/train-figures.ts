@@ -3,10 +3,13 @@
  * bundled beside this file), so each peak RSS is that configuration's alone.
  *   - CPU: the sd15-tiny fixture (rank 4) and the mid-size SD-1.x-shaped UNet (rank 16, 256 px), each with
  *     and without gradient checkpointing: ms per step, peak RSS, share of a step outside `session.run`
+ *   - CPU: SD 1.5's UNet architecture at full width with random weights (256 px, rank 16): past protobuf's
+ *     2 GiB, so the training graph loads from a temporary file with external data
  *   - WebGPU: the tiny model, labelled as software rendering (Mesa's lavapipe runs the shaders on the CPU
  *     here: a check that the GPU path works, not a GPU speed figure)
  * Knobs: BENCH_TRAIN_STEPS (tiny, default 10), BENCH_TRAIN_MID_STEPS (default 3), BENCH_TRAIN_WEBGPU=0 skips
- * the WebGPU run, BENCH_TRAIN_MID=0 skips the mid-size model.
+ * the WebGPU run, BENCH_TRAIN_MID=0 skips the mid-size model, BENCH_TRAIN_SD15=0 the SD 1.5-size one
+ * (BENCH_TRAIN_SD15_STEPS, default 2).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -77,6 +80,13 @@ export async function benchTrainingFigures(
       } as const;
       runs.push({ label: 'mid-size 256 px, CPU, rank 16', config: { ...mid, gradientCheckpointing: ckpt } });
     }
+  }
+  if (process.env['BENCH_TRAIN_SD15'] !== '0') {
+    // Past protobuf's 2 GiB: the float32 training graph reaches onnxruntime as a file with external data.
+    runs.push({
+      label: "SD 1.5's UNet (860 M, random weights) 256 px, CPU, rank 16",
+      config: { ...base, model: 'sd15', provider: 'cpu', rank: 16, steps: envNumber('BENCH_TRAIN_SD15_STEPS', 2) },
+    });
   }
   if (process.env['BENCH_TRAIN_WEBGPU'] !== '0') {
     runs.push({

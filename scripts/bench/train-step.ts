@@ -17,11 +17,13 @@ import { type ExecutionProviderName, type InferenceBackend, type RawSession } fr
 import { createOrtBackend } from '../../src-main/engine/runtime/ort-backend';
 import { AdamW, LoraTrainer, type StepBatch } from '../../src-main/engine/training';
 import { SafetensorsFile } from '../../src-main/engine/weights';
+import { SD15_UNET_CONFIG } from '../../tests/helpers/diffusers-state-dicts';
 import { MID_UNET_CONFIG } from './engine-build';
 import { randomWeights, unetShapes } from './engine-weights';
 
 export type TrainBenchConfig = {
-  model: 'tiny' | 'mid';
+  /** sd15: SD 1.5's UNet architecture at full width (860 M parameters) with random weights, 256 px. */
+  model: 'tiny' | 'mid' | 'sd15';
   fixtures: string;
   provider: ExecutionProviderName;
   rank: number;
@@ -75,6 +77,10 @@ async function unetOf(
 ): Promise<{ unet: UNetConfig; weights: WeightSource; close(): Promise<void> }> {
   if (config.model === 'mid')
     return { unet: MID_UNET_CONFIG, weights: randomWeights(unetShapes(MID_UNET_CONFIG), 2), close: async () => {} };
+  if (config.model === 'sd15') {
+    const unet = { ...SD15_UNET_CONFIG, sample_size: 32 };
+    return { unet, weights: randomWeights(unetShapes(unet), 2), close: async () => {} };
+  }
   const dir = path.join(config.fixtures, 'sd15-tiny', 'unet');
   const unet = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as UNetConfig;
   const file = await SafetensorsFile.open(path.join(dir, 'diffusion_pytorch_model.safetensors'));

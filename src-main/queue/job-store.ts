@@ -191,11 +191,15 @@ export class JobStore {
       .immediate();
   }
 
-  /** A paused job back into the queue (its checkpoint kept). False when it is not paused. */
+  /**
+   * A paused job back into the queue (its checkpoint kept). False when it is not paused. The attempt
+   * count restarts: a pause ends a run cleanly, and only crashes in a row should make it give up.
+   */
   resumePaused(id: string): boolean {
     const info = this.db
       .prepare(
-        `UPDATE jobs SET state = 'queued', runner = NULL, cancel_requested = 0 WHERE id = ? AND state = 'paused'`,
+        `UPDATE jobs SET state = 'queued', runner = NULL, cancel_requested = 0, attempts = 0
+         WHERE id = ? AND state = 'paused'`,
       )
       .run(id);
     return info.changes === 1;

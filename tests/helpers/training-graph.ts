@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gradName } from '../../src-main/engine/autodiff';
 import { encodeModel, type Model } from '../../src-main/engine/graph';
-import { type LoraWeights } from '../../src-main/engine/lora';
+import { kohyaKeys, type LoraWeights } from '../../src-main/engine/lora';
 import {
   safetensorsWeights,
   type ClipTextConfig,
@@ -134,3 +134,34 @@ export class GraphProbe {
     return this.session.release();
   }
 }
+
+/** `n` seeded uniform(±scale) floats. */
+export const floats = (n: number, seed: number, scale = 1) => {
+  const u = uniforms(seed);
+  return Float32Array.from({ length: n }, () => u() * scale);
+};
+
+/** Token ids [B, 77]: BOS, a few word ids, EOS, then `pad`. */
+export function tokenIds(batch: number, pad: number): Int32Array {
+  const ids = new Int32Array(batch * 77).fill(pad);
+  for (let b = 0; b < batch; b++) {
+    ids.set([49406, 320 + b, 1125, 539 + 7 * b, 49407], b * 77);
+  }
+  return ids;
+}
+
+/** The data feeds of a training graph for batch `B` of 32×32 latents. */
+export function dataFeeds(B: number, extra: Record<string, HostTensor>): Record<string, HostTensor> {
+  const latent = B * 4 * 32 * 32;
+  return {
+    sample: { type: 'float32', data: floats(latent, 1), dims: [B, 4, 32, 32] },
+    timestep: { type: 'float32', data: Float32Array.from({ length: B }, (_, i) => 999 - 431 * i), dims: [B] },
+    target: { type: 'float32', data: floats(latent, 2), dims: [B, 4, 32, 32] },
+    loss_weights: { type: 'float32', data: Float32Array.from({ length: B }, (_, i) => 1.5 - 0.75 * i), dims: [B] },
+    ...extra,
+  };
+}
+
+/** The kohya keys of the LoRA modules whose names pass `test`. */
+export const keysOf = (lora: LoraWeights, test: (name: string) => boolean) =>
+  [...lora.modules.values()].filter((m) => test(m.name)).flatMap((m) => [kohyaKeys(m.name).down, kohyaKeys(m.name).up]);

@@ -9,13 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createLora,
-  kohyaKeys,
-  textEncoderLoraTargets,
-  unetLoraTargets,
-  type LoraWeights,
-} from '../../src-main/engine/lora';
+import { createLora, textEncoderLoraTargets, unetLoraTargets, type LoraWeights } from '../../src-main/engine/lora';
 import { type ClipTextConfig, type UNetConfig } from '../../src-main/engine/models';
 import { TorchGenerator } from '../../src-main/engine/random';
 import { type HostTensor } from '../../src-main/engine/runtime';
@@ -27,43 +21,17 @@ import {
   openTextEncoder,
   openUNet,
   randomizeLora,
-  uniforms,
   type OpenPart,
+  dataFeeds,
+  floats,
+  keysOf,
+  tokenIds,
 } from '../helpers/training-graph';
 
 const SD15 = fixture('sd15-tiny');
 const FD_TOLERANCE = 1e-2;
 const backend = createOrtBackend();
 const figures: Record<string, number> = {};
-
-const floats = (n: number, seed: number, scale = 1) => {
-  const u = uniforms(seed);
-  return Float32Array.from({ length: n }, () => u() * scale);
-};
-
-/** Token ids [B, 77]: BOS, a few word ids, EOS, then `pad`. */
-function tokenIds(batch: number, pad: number): Int32Array {
-  const ids = new Int32Array(batch * 77).fill(pad);
-  for (let b = 0; b < batch; b++) {
-    ids.set([49406, 320 + b, 1125, 539 + 7 * b, 49407], b * 77);
-  }
-  return ids;
-}
-
-/** The data feeds of a training graph for batch `B` of 32×32 latents. */
-function dataFeeds(B: number, extra: Record<string, HostTensor>): Record<string, HostTensor> {
-  const latent = B * 4 * 32 * 32;
-  return {
-    sample: { type: 'float32', data: floats(latent, 1), dims: [B, 4, 32, 32] },
-    timestep: { type: 'float32', data: Float32Array.from({ length: B }, (_, i) => 999 - 431 * i), dims: [B] },
-    target: { type: 'float32', data: floats(latent, 2), dims: [B, 4, 32, 32] },
-    loss_weights: { type: 'float32', data: Float32Array.from({ length: B }, (_, i) => 1.5 - 0.75 * i), dims: [B] },
-    ...extra,
-  };
-}
-
-const keysOf = (lora: LoraWeights, test: (name: string) => boolean) =>
-  [...lora.modules.values()].filter((m) => test(m.name)).flatMap((m) => [kohyaKeys(m.name).down, kohyaKeys(m.name).up]);
 
 afterAll(() => console.info('training graph figures', JSON.stringify(figures)));
 

@@ -7,13 +7,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { encodeModel } from '../graph';
 import { loadRgb, readRgb, rgbToTensor, type RgbImage } from '../image';
 import { buildVaeEncoder, resolveVaeConfig, safetensorsWeights, type AutoencoderKLConfig } from '../models';
 import { type InferenceBackend, type RawSession } from '../runtime';
 import { SafetensorsFile } from '../weights';
 import { coverCrop, selectBucket, type Bucket } from './buckets';
 import { modelPartIdentity, sha256, type TrainingCache } from './latent-cache';
+import { createBuiltSession } from './built-model';
 
 /** A decoded image fitted to its bucket: pixels and SDXL's size/crop conditioning. */
 export type FittedImage = {
@@ -124,7 +124,7 @@ export class TrainingVae {
     const file = await SafetensorsFile.open(path.join(this.modelDir, 'vae/diffusion_pytorch_model.safetensors'));
     try {
       const model = buildVaeEncoder(this.config, safetensorsWeights(file));
-      this.session = await this.backend.createSession(encodeModel(model), { executionProvider: 'cpu' });
+      this.session = await createBuiltSession(this.backend, model, { executionProvider: 'cpu' });
       return this.session;
     } finally {
       await file.close();

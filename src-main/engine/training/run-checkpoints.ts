@@ -5,7 +5,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { writeKohyaLora, type LoraSaveDtype, type LoraWeights } from '../lora';
-import { newestCheckpoint, readCheckpoint, writeCheckpoint } from './checkpoint';
+import { checkpointFiles, newestCheckpoint, readCheckpoint, writeCheckpoint } from './checkpoint';
 import type { TrainCheckpoint, TrainEvent, TrainSample } from './train-api';
 import type { TrainingLoop } from './trainer';
 
@@ -38,8 +38,15 @@ export class RunCheckpoints {
     if (this.dir === undefined) return;
     await mkdir(this.dir, { recursive: true });
     const validationLoss = validate ? await loop.validationLoss() : undefined;
-    const { losses, lrs, checkpoints, samples } = this.history;
-    const files = await writeCheckpoint(
+    const entry: TrainCheckpoint = {
+      step,
+      file: checkpointFiles(this.dir, step).lora,
+      ...(validationLoss !== undefined ? { validationLoss } : {}),
+    };
+    // The saved history lists this checkpoint too, so a run resumed from it still reports it.
+    const checkpoints = [...this.history.checkpoints.filter((c) => c.step !== step), entry];
+    const { losses, lrs, samples } = this.history;
+    await writeCheckpoint(
       this.dir,
       this.lora,
       loop.optimizers,
@@ -57,12 +64,7 @@ export class RunCheckpoints {
       },
       (file) => writeKohyaLora(file, this.lora, this.options.metadata(step), this.options.dtype),
     );
-    const entry: TrainCheckpoint = {
-      step,
-      file: files.lora,
-      ...(validationLoss !== undefined ? { validationLoss } : {}),
-    };
-    this.history.checkpoints = [...checkpoints.filter((c) => c.step !== step), entry];
+    this.history.checkpoints = checkpoints;
     this.options.emit({ kind: 'checkpoint', ...entry });
   }
 

@@ -25,6 +25,7 @@ import {
 import { safetensorsWeights, type ClipTextConfig, type UNetConfig } from '../models';
 import { TorchGenerator } from '../random';
 import { createOrtBackend } from '../runtime/ort-backend';
+import { selectExecutionProvider } from '../runtime/providers';
 import { SafetensorsFile } from '../weights';
 import { settingsFingerprint } from './checkpoint';
 import { prepareTrainingData, type TrainingData } from './data';
@@ -206,6 +207,9 @@ async function trainOpened(request: TrainRequest, options: RunTrainingOptions, o
   });
   let resumedFrom: number | undefined;
 
+  // The user's GPU, chosen as generation chooses it (PINHOLE_EP forces one; a software WebGPU
+  // adapter is skipped): the trainer and its sample images run there, never on the CPU by default.
+  const { provider } = await selectExecutionProvider(backend);
   const sampler =
     request.sampleEvery !== undefined && request.sampleEvery > 0 && (request.samplePrompts ?? []).length > 0
       ? await createTrainingSampler({
@@ -217,6 +221,7 @@ async function trainOpened(request: TrainRequest, options: RunTrainingOptions, o
           height: request.resolution,
           outDir: checkpointDir !== undefined ? path.join(checkpointDir, 'samples') : `${request.out}.samples`,
           backend,
+          provider,
           lora,
         })
       : undefined;
@@ -254,9 +259,7 @@ async function trainOpened(request: TrainRequest, options: RunTrainingOptions, o
       validation: checkpointDir !== undefined,
       graph: {
         ...(encoders.length > 0 ? { textEncoders: encoders } : {}),
-        // The user's GPU, chosen as generation chooses it (PINHOLE_EP forces one; a software
-        // WebGPU adapter is skipped), so an app training run never lands on the CPU by default.
-        provider: 'auto',
+        provider,
         baseWeights: request.baseWeights,
         gradientCheckpointing: request.gradientCheckpointing,
       },

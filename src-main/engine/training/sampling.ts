@@ -10,7 +10,7 @@
 import { readFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PinholeError } from '../../../src-shared/errors';
-import { encodeModel, type Model } from '../graph';
+import { type Model } from '../graph';
 import { kohyaKeys, loraHooks, type LoraPart, type LoraWeights } from '../lora';
 import {
   buildClipTextModel,
@@ -34,6 +34,7 @@ import { createOrtBackend } from '../runtime/ort-backend';
 import { parseProviderName, PROVIDER_ENV } from '../runtime/providers';
 import { type SamplerName } from '../schedulers';
 import { SafetensorsFile } from '../weights';
+import { materializeModel, type BuiltModelSource } from './built-model';
 
 export type TrainingSamplerOptions = {
   /** The model folder: optimum ONNX layout for the pipeline, plus the diffusers weights of the parts the LoRA touches. */
@@ -75,14 +76,14 @@ async function readJson<T>(file: string): Promise<T> {
 }
 
 /** A model with LoRA inputs, and the kohya keys it reads. */
-type LoraInputModel = { bytes: Uint8Array; keys: string[] };
+type LoraInputModel = { source: BuiltModelSource; keys: string[] };
 
 /** Builds `build` with `part`'s LoRA modules as graph inputs; undefined when the LoRA has none for it. */
-function withLoraInputs(
+async function withLoraInputs(
   lora: LoraWeights,
   part: LoraPart,
   build: (hooks: ReturnType<typeof loraHooks>['hooks']) => Model,
-): LoraInputModel | undefined {
+): Promise<LoraInputModel | undefined> {
   const prefix = `lora_${part}_`;
   if (![...lora.modules.keys()].some((n) => n.startsWith(prefix))) return undefined;
   const injection = loraHooks(lora, { part, mode: 'inputs' });
@@ -91,7 +92,7 @@ function withLoraInputs(
   if (unused.length > 0) {
     throw new PinholeError('INVALID_PARAMS', `LoRA modules that match nothing in the model: ${unused.join(', ')}`);
   }
-  return { bytes: encodeModel(model), keys: [...injection.inputs.keys()] };
+  return { source: await materializeModel(model), keys: [...injection.inputs.keys()] };
 }
 
 /**
@@ -164,7 +165,9 @@ export async function createTrainingSampler(options: TrainingSamplerOptions): Pr
     const unetConfig = await readJson<UNetConfig>(path.join(root, 'unet/config.json'));
     const unet = await openWeights(path.join(root, 'unet'), 'diffusion_pytorch_model.safetensors');
     opened.push(unet);
-    const unetModel = withLoraInputs(options.lora, 'unet', (hooks) => buildUNet(unetConfig, unet.weights, { hooks }));
+    const unetModel = await withLoraInputs(options.lora, 'unet', (hooks) =>
+      buildUNet(unetConfig, unet.weights, { hooks }),
+    );
     if (unetModel) served.set(path.resolve(folder.files.unet), unetModel);
     const sdxl = folder.files.textEncoder2 !== undefined;
     const encoders: [LoraPart, string, string | undefined][] = [
@@ -177,11 +180,13 @@ export async function createTrainingSampler(options: TrainingSamplerOptions): Pr
       const config = await readJson<ClipTextConfig>(path.join(root, sub, 'config.json'));
       const te = await openWeights(path.join(root, sub), 'model.safetensors');
       opened.push(te);
-      const built = withLoraInputs(options.lora, part, (hooks) => buildClipTextModel(config, te.weights, { hooks }));
+      const built = await withLoraInputs(options.lora, part, (hooks) =>
+        buildClipTextModel(config, te.weights, { hooks }),
+      );
       if (built) served.set(path.resolve(onnx), built);
     }
   } finally {
-    // The built models hold their weights (encodeModel read them); the files are no longer needed.
+    // The built models hold their weights (in memory or written out); the files are no longer needed.
     for (const o of opened) await o.close();
   }
 
@@ -191,7 +196,7 @@ export async function createTrainingSampler(options: TrainingSamplerOptions): Pr
     async createSession(model: string | Uint8Array, sessionOptions: SessionOptions): Promise<RawSession> {
       const own = typeof model === 'string' ? served.get(path.resolve(model)) : undefined;
       if (!own) return base.createSession(model, sessionOptions);
-      return new LoraFedSession(await base.createSession(own.bytes, sessionOptions), own.keys, () => current);
+      return new LoraFedSession(await base.createSession(own.source.model, sessionOptions), own.keys, () => current);
     },
     ...(base.keepsTensorsOnDevice ? { keepsTensorsOnDevice: base.keepsTensorsOnDevice.bind(base) } : {}),
     ...(base.upload ? { upload: base.upload.bind(base) } : {}),
@@ -225,6 +230,12 @@ export async function createTrainingSampler(options: TrainingSamplerOptions): Pr
       }
       return samples;
     },
-    release: () => runtime.dispose(),
+    release: async () => {
+      try {
+        await runtime.dispose();
+      } finally {
+        for (const own of served.values()) await own.source.dispose();
+      }
+    },
   };
 }

@@ -8,12 +8,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { encodeModel } from '../graph';
 import { buildClipTextModel, safetensorsWeights, type ClipTextConfig } from '../models';
 import { type InferenceBackend, type RawSession } from '../runtime';
 import { ClipTokenizer } from '../text';
 import { SafetensorsFile } from '../weights';
 import { modelPartIdentity, type TrainingCache } from './latent-cache';
+import { createBuiltSession } from './built-model';
 
 export type TextConditioning = {
   /** [tokens, hidden] float32. */
@@ -114,7 +114,7 @@ export class TrainingTextEncoder {
           const model = buildClipTextModel(part.config, safetensorsWeights(file), {
             hiddenStates: sdxl ? 'all' : 'none',
           });
-          part.session = await this.backend.createSession(encodeModel(model), { executionProvider: 'cpu' });
+          part.session = await createBuiltSession(this.backend, model, { executionProvider: 'cpu' });
         } finally {
           await file.close();
         }

@@ -7,7 +7,6 @@
  */
 import { PinholeError } from '../../../src-shared/errors';
 import { gradName } from '../autodiff';
-import { encodeModel } from '../graph';
 import { type LoraWeights } from '../lora';
 import { type UNetConfig, type WeightSource } from '../models';
 import { createOrtBackend } from '../runtime/ort-backend';
@@ -18,6 +17,7 @@ import { resolveBaseWeights, type BaseWeightsPrecision } from './base-weights';
 import { clipGradNorm } from './clip';
 import { type Optimizer } from './optimizers';
 import { buildTrainingModel, type TrainingGraphOptions, type TrainingShape } from './training-model';
+import { createBuiltSession } from './built-model';
 
 export {
   buildTrainingModel,
@@ -124,7 +124,7 @@ export class LoraTrainer {
         : (options.provider ?? parseProviderName(process.env[PROVIDER_ENV]) ?? 'cpu');
     const baseWeights = resolveBaseWeights(options.baseWeights ?? 'auto', provider);
     const { model, keys } = buildTrainingModel(config, weights, lora, shape, { ...options, baseWeights });
-    const session = await backend.createSession(encodeModel(model), { executionProvider: provider });
+    const session = await createBuiltSession(backend, model, { executionProvider: provider });
     return new LoraTrainer(
       session,
       lora,

@@ -9,7 +9,7 @@
  * shape, each released before the next is built (they exist only while a checkpoint is measured). With a
  * text-encoder LoRA the captions' conditioning comes from the frozen encoder (the cached embeddings).
  */
-import { encodeModel, type Model } from '../graph';
+import { type Model } from '../graph';
 import { kohyaKeys, loraHooks, type LoraWeights } from '../lora';
 import { buildUNet, type UNetConfig, type WeightSource } from '../models';
 import { TorchGenerator } from '../random';
@@ -18,6 +18,7 @@ import { selectExecutionProvider } from '../runtime/providers';
 import { alphaCumprodAddNoise } from '../schedulers/add-noise';
 import { vpScales } from '../schedulers/prediction';
 import type { TrainingData } from './data';
+import { createBuiltSession } from './built-model';
 
 type Pair = { sample: Float32Array; target: Float32Array; timestep: number };
 
@@ -64,7 +65,7 @@ export class ValidationSet {
     for (const indices of byShape.values()) {
       const [, h, w] = this.data.examples[indices[0]!]!.latentDims;
       const built = buildLossModel(config, weights, lora, [h, w, this.data.condDims[0]]);
-      const session = await backend.createSession(encodeModel(built.model), { executionProvider: provider });
+      const session = await createBuiltSession(backend, built.model, { executionProvider: provider });
       try {
         for (const i of indices) sum += await this.lossOf(session, new Set(built.keys), lora, i);
       } finally {
