@@ -7,6 +7,7 @@ import type { ApiHandlers } from '../../src-shared/api';
 import type { Library } from '../library';
 import type { JobQueue } from '../queue';
 import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
 import type { DataHome } from '../platform/data-home';
 import path from 'node:path';
 import type { ModelLibrary } from '../models';
@@ -89,10 +90,12 @@ export function createApiHandlers(deps: ApiDeps): ApiHandlers {
     },
     'train.start': async ({ request, priority }) => {
       const seed = request.seed ?? randomSeed();
-      // A library checkpoint trains on its converted folder (diffusers weights included; cached after the first time).
+      // A library checkpoint or a single-file checkpoint (.safetensors, .ckpt) trains on its converted folder
+      // (diffusers weights included; cached after the first time); a folder trains as it is.
       const entry = models.resolve(request.model, 'checkpoint');
       if (entry) models.markUsed(entry.record.id);
-      const model = entry ? await convertModel(entry.file, {}) : request.model;
+      const file = entry?.file ?? (statSync(request.model, { throwIfNoEntry: false })?.isFile() ? request.model : null);
+      const model = file !== null ? await convertModel(file, {}) : request.model;
       const job = queue.enqueue(trainKind, { request: { ...request, model, seed } }, { priority });
       return { jobId: job.id, seed };
     },

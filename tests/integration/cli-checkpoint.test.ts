@@ -1,12 +1,13 @@
 /**
  * `pinhole generate --model <single-file checkpoint>`: the sd15-single fixture (written by diffusers' own
  * converter) as `.safetensors` and as a torch `.ckpt` reproduces its reference run through the CLI; the
- * conversion is cached in the data home; a hostile pickle is refused and runs nothing.
+ * conversion is cached in the data home; a hostile pickle is refused and runs nothing; `pinhole train`
+ * takes the same file.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli';
+import { jsonLines, runCli } from '../helpers/cli';
 import { fixture } from '../helpers/fixtures';
 import {
   expectCliReferenceImage,
@@ -61,4 +62,46 @@ describe('pinhole generate with a single-file checkpoint (sd15-single)', () => {
     expect(result.stderr).toMatch(/hostile-public\.ckpt.*refused.*'(posix|os)\.system'/);
     expect(existsSync(marker)).toBe(false);
   });
+
+  it('trains a LoRA on the single-file checkpoint (its converted folder, from the cache)', async () => {
+    const before = converted();
+    const out = path.join(tmp.dir, 'from-checkpoint.safetensors');
+    const result = await runCli([
+      'train',
+      '--model',
+      fixture('sd15-single', cases['checkpoint'] as string),
+      '--images',
+      fixture('sd15-tiny/training/images'),
+      '--out',
+      out,
+      '--steps',
+      '2',
+      '--resolution',
+      '64',
+      '--rank',
+      '4',
+      '--json',
+      '--data-dir',
+      home(),
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    const steps = jsonLines(result.stdout).filter((l) => l['event'] === 'step');
+    expect(steps.map((l) => l['step'])).toEqual([1, 2]);
+    expect(steps.every((l) => Number.isFinite(l['loss']))).toBe(true);
+    // A kohya LoRA on the UNet's attention blocks: down/up pairs with their alphas, nothing else.
+    const keys = Object.keys(readSafetensorsHeader(out)).filter((k) => k !== '__metadata__');
+    const modules = new Set(keys.map((k) => k.replace(/\.(lora_down\.weight|lora_up\.weight|alpha)$/, '')));
+    expect(modules.size).toBeGreaterThan(0);
+    expect(keys).toHaveLength(modules.size * 3);
+    for (const m of modules) expect(m).toMatch(/^lora_unet_(down|mid|up)_blocks?_.*attentions_\d+_/);
+    expect(converted()).toEqual(before);
+  }, 120_000);
 });
+
+function readSafetensorsHeader(file: string): Record<string, unknown> {
+  const bytes = readFileSync(file);
+  return JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8')) as Record<
+    string,
+    unknown
+  >;
+}
