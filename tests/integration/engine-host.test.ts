@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ENGINE_PROTOCOL_VERSION, EngineClient, forkLauncher } from '../../src-main/engine/host';
+import { EngineClient, forkLauncher } from '../../src-main/engine/host';
 import { parseInfotext, readPngText } from '../../src-main/engine/image';
 import { Engine, type GenerateRequest } from '../../src-main/engine/pipelines';
 import { makeTempDir } from '../helpers/temp-dir';
@@ -98,7 +98,8 @@ describe('engine process', () => {
     const info = await client.info();
     expect(info).toMatchObject({
       pid: result.pid,
-      protocol: ENGINE_PROTOCOL_VERSION,
+      // Version 2: training events (caching, step, sample, checkpoint) replaced version 1's train progress.
+      protocol: 2,
       provider: { provider: 'cpu', forced: true },
     });
   });
