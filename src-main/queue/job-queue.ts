@@ -287,7 +287,7 @@ export class JobQueue {
       const reason: unknown = controller.signal.aborted ? controller.signal.reason : error;
       if (reason instanceof PauseRequest) {
         // Paused: not final; the checkpoint stays for the resumed run.
-        this.store.setState(job.id, 'running', 'paused', null, null);
+        this.store.pauseRunning(job.id);
       } else if (reason instanceof PinholeError && reason.code === 'INTERRUPTED' && this.stopping) {
         // Shutdown: leave it to be resumed on the next start (the attempt stays counted).
         this.store.setState(job.id, 'running', 'interrupted', serializeError(reason), null);

@@ -191,15 +191,11 @@ export class JobStore {
       .immediate();
   }
 
-  /**
-   * A paused job back into the queue (its checkpoint kept). False when it is not paused. The attempt
-   * count restarts: a pause ends a run cleanly, and only crashes in a row should make it give up.
-   */
+  /** A paused job back into the queue (its checkpoint kept). False when it is not paused. */
   resumePaused(id: string): boolean {
     const info = this.db
       .prepare(
-        `UPDATE jobs SET state = 'queued', runner = NULL, cancel_requested = 0, attempts = 0
-         WHERE id = ? AND state = 'paused'`,
+        `UPDATE jobs SET state = 'queued', runner = NULL, cancel_requested = 0 WHERE id = ? AND state = 'paused'`,
       )
       .run(id);
     return info.changes === 1;
@@ -229,6 +225,19 @@ export class JobStore {
          WHERE id = ? AND state = ?`,
       )
       .run(to, error ? JSON.stringify(error) : null, now, id, from);
+    return info.changes === 1;
+  }
+
+  /**
+   * A running job that stopped on a pause request. Its run ended cleanly, so it does not count as an
+   * attempt: only crashes should bring a job nearer to giving up (`maxAttempts`).
+   */
+  pauseRunning(id: string): boolean {
+    const info = this.db
+      .prepare(
+        `UPDATE jobs SET state = 'paused', runner = NULL, attempts = MAX(attempts - 1, 0) WHERE id = ? AND state = 'running'`,
+      )
+      .run(id);
     return info.changes === 1;
   }
 

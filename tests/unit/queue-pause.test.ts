@@ -86,7 +86,7 @@ describe('JobQueue pause and resume', () => {
     expect(result.done).toBe(400);
     expect(result.from).toBeGreaterThanOrEqual(pausedAt);
     expect(log).toHaveLength(2);
-    // A pause is no failed attempt: crash recovery's give-up count starts over with the resumed run.
+    // A pause is no failed attempt: the paused run is not counted, so the resumed one is attempt 1.
     expect(log[1]).toMatch(/^start at \d+ \(attempt 1\)$/);
   });
 
