@@ -3,7 +3,15 @@
  * place. Per-element arithmetic is float32 as torch's; Python-scalar factors are float64 first.
  */
 
+export type OptimizerKind = 'sgd' | 'adamw';
+
 export interface Optimizer {
+  readonly kind: OptimizerKind;
+  /**
+   * The float32 factors of the next step, as the update graph takes them (`update-graph.ts`), counting the
+   * step; `lengths` are the parameters' sizes (AdamW allocates its moments on the first step).
+   */
+  nextFactors(lengths: readonly number[]): Record<string, number>;
   /** Applies one update to `params[i]` from `grads[i]` (same lengths, same order every step). */
   step(params: readonly Float32Array[], grads: readonly Float32Array[]): void;
   /** Steps taken so far (AdamW's bias correction uses it; a resumed run restores it). */
@@ -16,8 +24,14 @@ const f = Math.fround;
 
 /** `torch.optim.SGD(lr, momentum=0, weight_decay=0)`: p −= lr·g. */
 export class Sgd implements Optimizer {
+  readonly kind = 'sgd';
   steps = 0;
   constructor(public lr: number) {}
+
+  nextFactors(): Record<string, number> {
+    this.steps++;
+    return { lr: f(this.lr) };
+  }
 
   step(params: readonly Float32Array[], grads: readonly Float32Array[]): void {
     const lr = f(this.lr);
@@ -40,7 +54,11 @@ export type AdamWOptions = {
  * `torch.optim.AdamW`: decoupled decay `p ·= 1 − lr·wd`, then
  * m = lerp(m, g, 1 − β1), v = β2·v + (1 − β2)·g², p −= (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + eps).
  */
+/** The factors of an AdamW step, in the order the update graph declares them. */
+export const ADAMW_FACTORS = ['decay', 'w1', 'b2', 'w2', 'stepSize', 'bc2Sqrt', 'eps'] as const;
+
 export class AdamW implements Optimizer {
+  readonly kind = 'adamw';
   steps = 0;
   lr: number;
   readonly beta1: number;
@@ -58,19 +76,26 @@ export class AdamW implements Optimizer {
     this.weightDecay = options.weightDecay ?? 0.01;
   }
 
-  step(params: readonly Float32Array[], grads: readonly Float32Array[]): void {
+  /** Python-scalar math in float64, rounded to float32 as torch's kernel takes it. */
+  nextFactors(lengths: readonly number[]): Record<(typeof ADAMW_FACTORS)[number], number> {
     if (this.m.length === 0) {
-      this.m = params.map((p) => new Float32Array(p.length));
-      this.v = params.map((p) => new Float32Array(p.length));
+      this.m = lengths.map((n) => new Float32Array(n));
+      this.v = lengths.map((n) => new Float32Array(n));
     }
     const t = ++this.steps;
-    const decay = f(1 - this.lr * this.weightDecay);
-    const w1 = f(1 - this.beta1);
-    const b2 = f(this.beta2);
-    const w2 = f(1 - this.beta2);
-    const stepSize = f(this.lr / (1 - this.beta1 ** t));
-    const bc2Sqrt = f(Math.sqrt(1 - this.beta2 ** t));
-    const eps = f(this.eps);
+    return {
+      decay: f(1 - this.lr * this.weightDecay),
+      w1: f(1 - this.beta1),
+      b2: f(this.beta2),
+      w2: f(1 - this.beta2),
+      stepSize: f(this.lr / (1 - this.beta1 ** t)),
+      bc2Sqrt: f(Math.sqrt(1 - this.beta2 ** t)),
+      eps: f(this.eps),
+    };
+  }
+
+  step(params: readonly Float32Array[], grads: readonly Float32Array[]): void {
+    const { decay, w1, b2, w2, stepSize, bc2Sqrt, eps } = this.nextFactors(params.map((p) => p.length));
     params.forEach((p, k) => {
       const g = grads[k]!;
       const m = this.m[k]!;

@@ -6,7 +6,6 @@
  * the host.
  */
 import { PinholeError } from '../../../src-shared/errors';
-import { gradName } from '../autodiff';
 import { type LoraWeights } from '../lora';
 import { type UNetConfig, type WeightSource } from '../models';
 import { createOrtBackend } from '../runtime/ort-backend';
@@ -14,10 +13,17 @@ import { isOutOfMemory } from '../runtime/out-of-memory';
 import { parseProviderName, PROVIDER_ENV, selectExecutionProvider } from '../runtime/providers';
 import { type ExecutionProviderName, type HostTensor, type InferenceBackend, type RawSession } from '../runtime';
 import { resolveBaseWeights, type BaseWeightsPrecision } from './base-weights';
-import { clipGradNorm } from './clip';
-import { type Optimizer } from './optimizers';
+import { AdamW, type Optimizer } from './optimizers';
 import { buildTrainingModel, type TrainingGraphOptions, type TrainingShape } from './training-model';
 import { createBuiltSession } from './built-model';
+import {
+  appendOptimizerUpdate,
+  factorInput,
+  GRAD_NORM_OUTPUT,
+  MAX_GRAD_NORM_INPUT,
+  momentInputs,
+  updateOutputs,
+} from './update-graph';
 
 export {
   buildTrainingModel,
@@ -98,14 +104,7 @@ export class LoraTrainer {
     private readonly checkpointing: boolean,
   ) {
     this.inputNames = new Set(session.inputs.map((i) => i.name));
-    const isTe = (k: string) => k.startsWith('lora_te');
-    const all = keys.map((_, i) => i);
-    this.groups = textEncoderOptimizer
-      ? [
-          { optimizer, indices: all.filter((i) => !isTe(keys[i]!)) },
-          { optimizer: textEncoderOptimizer, indices: all.filter((i) => isTe(keys[i]!)) },
-        ]
-      : [{ optimizer, indices: all }];
+    this.groups = paramGroups(keys, optimizer, textEncoderOptimizer);
   }
 
   /** Builds and loads the training graph for `lora` (updated in place by `step`). */
@@ -124,7 +123,13 @@ export class LoraTrainer {
         : (options.provider ?? parseProviderName(process.env[PROVIDER_ENV]) ?? 'cpu');
     const baseWeights = resolveBaseWeights(options.baseWeights ?? 'auto', provider);
     const { model, keys } = buildTrainingModel(config, weights, lora, shape, { ...options, baseWeights });
-    const session = await createBuiltSession(backend, model, { executionProvider: provider });
+    const groups = paramGroups(keys, optimizer, options.textEncoderOptimizer);
+    const withUpdate = appendOptimizerUpdate(
+      model,
+      groups.map((g) => ({ kind: g.optimizer.kind, keys: g.indices.map((i) => keys[i]!) })),
+      (key) => loraParam(lora, key).dims,
+    );
+    const session = await createBuiltSession(backend, withUpdate, { executionProvider: provider });
     return new LoraTrainer(
       session,
       lora,
@@ -138,10 +143,7 @@ export class LoraTrainer {
 
   /** The LoRA array behind a kohya tensor key. */
   private param(key: string): { data: Float32Array; dims: number[] } {
-    const { module, which } = splitKey(key);
-    const mod = this.lora.modules.get(module);
-    if (!mod) throw new Error(`LoRA module ${module} vanished from the LoRA being trained`);
-    return which === 'down' ? { data: mod.down, dims: mod.downDims } : { data: mod.up, dims: mod.upDims };
+    return loraParam(this.lora, key);
   }
 
   /** The step's data feeds, checked against what the graph reads. */
@@ -174,26 +176,50 @@ export class LoraTrainer {
     return feeds;
   }
 
-  /** Forward + backward, then one optimizer update. Returns the loss (before the update). */
+  /**
+   * Forward + backward + clipping + the optimizer update, all in one `session.run`; the new LoRA
+   * weights and moments replace the old arrays (only when the loss is finite). Returns the loss
+   * (before the update).
+   */
   async step(batch: StepBatch): Promise<number> {
     const feeds = this.dataFeeds(batch);
-    for (const key of this.keys) {
-      const { data, dims } = this.param(key);
-      feeds[key] = { type: 'float32', data, dims };
-    }
-    const out = await this.session.run(feeds, ['loss', ...this.keys.map(gradName)]).catch((error: unknown) => {
+    const scalar = (value: number): HostTensor => ({ type: 'float32', data: Float32Array.of(value), dims: [1] });
+    feeds[MAX_GRAD_NORM_INPUT] = scalar(this.maxGradNorm);
+    const fetches = ['loss', GRAD_NORM_OUTPUT];
+    this.groups.forEach(({ optimizer, indices }, g) => {
+      const params = indices.map((i) => this.param(this.keys[i]!));
+      const factors = optimizer.nextFactors(params.map((p) => p.data.length));
+      for (const [name, value] of Object.entries(factors)) feeds[factorInput(g, name)] = scalar(value);
+      indices.forEach((i, j) => {
+        const key = this.keys[i]!;
+        const { data, dims } = params[j]!;
+        feeds[key] = { type: 'float32', data, dims };
+        const out = updateOutputs(key);
+        fetches.push(out.param);
+        if (optimizer instanceof AdamW) {
+          const moments = momentInputs(key);
+          feeds[moments.m] = { type: 'float32', data: optimizer.m[j]!, dims };
+          feeds[moments.v] = { type: 'float32', data: optimizer.v[j]!, dims };
+          fetches.push(out.m, out.v);
+        }
+      });
+    });
+    const out = await this.session.run(feeds, fetches).catch((error: unknown) => {
       throw isOutOfMemory(error) ? this.outOfMemory(error) : error;
     });
     const loss = (out['loss']!.data as Float32Array)[0]!;
     if (!Number.isFinite(loss)) throw new PinholeError('INVALID_PARAMS', `training diverged: loss is ${loss}`);
-    const grads = this.keys.map((k) => out[gradName(k)]!.data as Float32Array);
-    this.lastGradNorm = clipGradNorm(grads, this.maxGradNorm);
+    this.lastGradNorm = (out[GRAD_NORM_OUTPUT]!.data as Float32Array)[0]!;
     for (const { optimizer, indices } of this.groups) {
-      if (indices.length === 0) continue;
-      optimizer.step(
-        indices.map((i) => this.param(this.keys[i]!).data),
-        indices.map((i) => grads[i]!),
-      );
+      indices.forEach((i, j) => {
+        const key = this.keys[i]!;
+        const names = updateOutputs(key);
+        this.param(key).data.set(out[names.param]!.data as Float32Array);
+        if (optimizer instanceof AdamW) {
+          optimizer.m[j]!.set(out[names.m]!.data as Float32Array);
+          optimizer.v[j]!.set(out[names.v]!.data as Float32Array);
+        }
+      });
     }
     return loss;
   }
@@ -218,4 +244,28 @@ export class LoraTrainer {
   release(): Promise<void> {
     return this.session.release();
   }
+}
+
+/** The LoRA array behind a kohya tensor key. */
+function loraParam(lora: LoraWeights, key: string): { data: Float32Array; dims: number[] } {
+  const { module, which } = splitKey(key);
+  const mod = lora.modules.get(module);
+  if (!mod) throw new Error(`LoRA module ${module} vanished from the LoRA being trained`);
+  return which === 'down' ? { data: mod.down, dims: mod.downDims } : { data: mod.up, dims: mod.upDims };
+}
+
+/** Indices into `keys` of the UNet's and the text encoders' tensors (optimizer param groups). */
+function paramGroups(
+  keys: readonly string[],
+  optimizer: Optimizer,
+  textEncoderOptimizer: Optimizer | undefined,
+): { optimizer: Optimizer; indices: number[] }[] {
+  const isTe = (k: string) => k.startsWith('lora_te');
+  const all = keys.map((_, i) => i);
+  return textEncoderOptimizer
+    ? [
+        { optimizer, indices: all.filter((i) => !isTe(keys[i]!)) },
+        { optimizer: textEncoderOptimizer, indices: all.filter((i) => isTe(keys[i]!)) },
+      ].filter((g) => g.indices.length > 0)
+    : [{ optimizer, indices: all }];
 }
