@@ -39,18 +39,12 @@ export function appendOptimizerUpdate(
     nodes.push({ name, opType, domain: '', inputs: ins, outputs: [name], attributes });
     return name;
   };
-  const constant = (value: number): string => {
+  const constant = (attributes: Node['attributes']): string => {
     const name = `update/const_${n++}`;
-    nodes.push({
-      name,
-      opType: 'Constant',
-      domain: '',
-      inputs: [],
-      outputs: [name],
-      attributes: { value_float: { type: 'float', value: value } },
-    });
+    nodes.push({ name, opType: 'Constant', domain: '', inputs: [], outputs: [name], attributes });
     return name;
   };
+  const float = (value: number) => constant({ value_float: { type: 'float', value } });
   const output = (value: string, name: string, shape: readonly number[]) => {
     nodes.push({
       name: `${name}/out`,
@@ -68,7 +62,7 @@ export function appendOptimizerUpdate(
   const norms = keys.map((k) =>
     op('Reshape', [
       op('Sqrt', [op('ReduceSumSquare', [gradName(k)], { keepdims: { type: 'int', value: 0 } })]),
-      constShape([1]),
+      constant({ value_ints: { type: 'ints', value: [1] } }),
     ]),
   );
   const total = op('Sqrt', [
@@ -77,8 +71,8 @@ export function appendOptimizerUpdate(
     }),
   ]);
   output(total, GRAD_NORM_OUTPUT, [1]);
-  const ratio = op('Min', [op('Div', [MAX_GRAD_NORM_INPUT, op('Add', [total, constant(1e-6)])]), constant(1)]);
-  const coef = op('Where', [op('Greater', [MAX_GRAD_NORM_INPUT, constant(0)]), ratio, constant(1)]);
+  const ratio = op('Min', [op('Div', [MAX_GRAD_NORM_INPUT, op('Add', [total, float(1e-6)])]), float(1)]);
+  const coef = op('Where', [op('Greater', [MAX_GRAD_NORM_INPUT, float(0)]), ratio, float(1)]);
 
   groups.forEach((group, g) => {
     const factor = (name: string) => {
@@ -115,19 +109,6 @@ export function appendOptimizerUpdate(
       output(nextV, names.v, shape);
     }
   });
-
-  function constShape(shape: number[]): string {
-    const name = `update/shape_${n++}`;
-    nodes.push({
-      name,
-      opType: 'Constant',
-      domain: '',
-      inputs: [],
-      outputs: [name],
-      attributes: { value_ints: { type: 'ints', value: shape } },
-    });
-    return name;
-  }
 
   return {
     ...model,
