@@ -6,6 +6,8 @@ import type { JobProgress } from '../../src-shared/api';
 
 export type Output = {
   json: boolean;
+  /** Whether progress bars are drawn (stderr is a terminal, no --json); otherwise progress is said in lines. */
+  bars: boolean;
   /** One JSON object per line on stdout. */
   line(value: unknown): void;
   /** A human message on stderr (stdout when not in JSON mode and `toStdout`). */
@@ -25,6 +27,7 @@ export function createOutput(json: boolean, stdout = process.stdout, stderr = pr
   };
   return {
     json,
+    bars,
     line: (value) => stdout.write(JSON.stringify(value) + '\n'),
     info: (message, toStdout = false) => {
       clear();

@@ -19,11 +19,16 @@ export { parseLoraTags, stripNetworkTags, type PromptLoraTag } from './lora';
 export { chunkPrompt, cleanText, ClipTokenizer, readTextualInversion } from './text';
 export {
   a1111ShortHash,
+  cachedSha256,
   convertModel,
   inspectModelFile,
+  precisionForProvider,
+  readConvertedSource,
   readTorchFile,
   type ConvertOptions,
+  type WeightPrecision,
   type ConvertProgress,
   type ModelFileInfo,
 } from './checkpoint';
+export type { PredictionType } from './checkpoint';
 export type { TrainCheckpoint, TrainEvent, TrainItem, TrainRequest, TrainResult, TrainSample } from './training';

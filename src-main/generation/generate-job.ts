@@ -48,14 +48,16 @@ export function toEngineRequest(request: Request & { seed: string }): GenerateRe
     initImage: image(request.initImage),
     maskImage: image(request.maskImage),
     loras: request.loras,
+    // Converted folders already carry it in their scheduler config; an ONNX folder takes it here.
+    predictionType: request.prediction,
   };
 }
 
 export function createGenerateJobHandler(
   engine: () => EngineClient,
   library: Library,
-  // A library name or a single-file checkpoint → the folder the engine runs (folders pass through).
-  resolveModel: ModelSourceResolver = (model) => Promise.resolve({ folder: model }),
+  // A library name or a single-file checkpoint (and a separate VAE) → the folder the engine runs (folders pass through).
+  resolveModel: ModelSourceResolver = ({ model }) => Promise.resolve({ folder: model }),
   // What `<lora:NAME>` tags and embedding names in prompts stand for; without one, prompts can name nothing.
   networks?: NetworkResolver,
 ): JobHandler<GenerateJobParams, GenerateJobResult> {
@@ -68,7 +70,7 @@ export function createGenerateJobHandler(
       return `Generate "${prompt}"`;
     },
     run: async (ctx, { request }) => {
-      const source = await resolveModel(request.model, {
+      const source = await resolveModel(request, {
         signal: ctx.signal,
         // A single-file checkpoint is converted once (then cached): say so rather than sit at step 0.
         onProgress: (stage, fraction) =>
@@ -79,6 +81,8 @@ export function createGenerateJobHandler(
         model: source.folder,
         modelHash: source.modelHash,
         modelName: source.modelName,
+        vaeHash: source.vaeHash,
+        vaeName: source.vaeName,
         networks: networks && (await promptNetworks(networks, [request.prompt, request.negativePrompt ?? ''])),
       };
       const result = await engine().generate(engineRequest, {

@@ -8,6 +8,7 @@ export {
 export {
   createTrainJobHandler,
   toEngineTrainRequest,
+  trainRunId,
   trainRunPaths,
   TRAIN_JOB_KIND,
   TrainJobParams,
@@ -15,6 +16,8 @@ export {
   type TrainJobResult,
 } from './train-job';
 export { jobArtifacts, trainingMediaFile, useTrainCheckpoint } from './train-artifacts';
+export { continueCanceledRun } from './train-continue';
+export { keepTrainedLora, trainedLoraNameFor, type TrainedLora, type TrainedLoraKeeper } from './train-output';
 export { storeInlineImages } from './inline-images';
 export { listModelFolders, modelRoots } from './model-folders';
 export { convertedModelsDir, resolveModelSource } from './model-source';

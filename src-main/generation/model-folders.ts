@@ -52,6 +52,7 @@ function folderEntry(name: string, dir: string, family: string | null, error: st
     addedAt: null,
     lastUsedAt: null,
     isDefault: false,
+    prediction: null,
     error,
   };
 }

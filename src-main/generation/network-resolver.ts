@@ -126,6 +126,7 @@ export async function networkFolderEntries(
       addedAt: null,
       lastUsedAt: null,
       isDefault: false,
+      prediction: null,
       error: null,
     });
   }

@@ -1,7 +1,7 @@
 /**
  * A training run's checkpoints and sample images: collected from engine events (and from before a
  * pause), served to the browser by job id and index only (never a path from a URL), and "use this
- * one": a checkpoint's LoRA copied over the run's output file.
+ * one": a checkpoint's LoRA made the run's result (its output file and its library model).
  */
 import { copyFile, rename, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { JobView, TrainArtifacts, TrainCheckpoint, TrainSample } from '../../src-shared/api';
 import { TrainArtifacts as TrainArtifactsSchema } from '../../src-shared/api';
 import { PinholeError } from '../../src-shared/errors';
+import { keepTrainedLora, type TrainedLoraKeeper } from './train-output';
 
 /** The artifacts of one run, in step order, without duplicates (a resumed run may re-announce one). */
 export class ArtifactLog {
@@ -88,14 +89,21 @@ function contentTypeOf(file: string): string {
 }
 
 /**
- * "Use this one": copies the checkpoint's LoRA over the run's output file (through a temporary
- * file and a rename, so a reader never sees half a file). The run must have stopped.
+ * "Use this one": the checkpoint's LoRA becomes the run's result. A CLI run's `--out` file is
+ * overwritten with it (through a temporary file and a rename, so a reader never sees half a file);
+ * the run's library model (see train-output.ts) gets its bytes, keeping its name. The run must have
+ * stopped. Returns the file to generate with: the library's, when it keeps the LoRA.
  */
 export async function useTrainCheckpoint(
   job: JobView,
   step: number,
-  out: string,
-): Promise<{ file: string; step: number }> {
+  run: {
+    /** The run's output file (a Train-page run's is the studio's own: not written, the library holds it). */
+    out: string;
+    request: { out?: string | undefined; dataset?: string | undefined; images?: string | undefined };
+    keep?: TrainedLoraKeeper | undefined;
+  },
+): Promise<{ file: string; step: number; name?: string }> {
   if (job.state === 'running' || job.state === 'queued') {
     throw new PinholeError(
       'CONFLICT',
@@ -107,15 +115,25 @@ export async function useTrainCheckpoint(
   if (!existsSync(checkpoint.file)) {
     throw new PinholeError('NOT_FOUND', `The checkpoint file of step ${step} is gone (${checkpoint.file}).`);
   }
-  const partial = `${out}.partial`;
+  const own = run.request.out === undefined && run.keep !== undefined;
+  if (!own) await replaceFile(checkpoint.file, run.out);
+  if (!run.keep) return { file: run.out, step };
+  // Copied from the checkpoint (never moved: the run still lists it).
+  const kept = await keepTrainedLora(run.keep, run.request, checkpoint.file, run.out, false);
+  if (!kept.lora) throw new PinholeError('DATA_HOME_UNAVAILABLE', kept.libraryError ?? 'Not added to the library.');
+  return { file: kept.lora.file, step, name: kept.lora.name };
+}
+
+/** Copies `source` over `target` through a temporary file and a rename. */
+async function replaceFile(source: string, target: string): Promise<void> {
+  const partial = `${target}.partial`;
   try {
-    await copyFile(checkpoint.file, partial);
-    await rename(partial, out);
+    await copyFile(source, partial);
+    await rename(partial, target);
   } catch (error) {
     await rm(partial, { force: true });
-    throw new PinholeError('DATA_HOME_UNAVAILABLE', `Could not write ${out}: ${(error as Error).message}`, {
+    throw new PinholeError('DATA_HOME_UNAVAILABLE', `Could not write ${target}: ${(error as Error).message}`, {
       cause: error,
     });
   }
-  return { file: out, step };
 }

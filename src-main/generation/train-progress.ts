@@ -1,12 +1,27 @@
 /**
  * Engine training events → job progress. Every optimizer step goes out with its metrics (`loss`,
- * `smoothLoss` — see LossSmoother —, `lr`, `gradNorm`, `stepsPerSec`); caching reports step 0 with
- * `cachingDone`/`cachingTotal`; samples and checkpoints are added to the run's artifacts, which are
- * saved with the job (a paused run keeps them) and sent with the next progress.
+ * `smoothLoss` — see LossSmoother —, `lr`, `gradNorm`, `stepsPerSec`, `etaMs`) and is kept in the
+ * run's step log (the job's result carries it, so a client that missed a progress event still gets
+ * every step with every field); caching reports step 0 with `cachingDone`/`cachingTotal`; samples
+ * and checkpoints are added to the run's artifacts, which are saved with the job (a paused run keeps
+ * them) and sent with the next progress.
  */
 import { LossSmoother, type TrainArtifacts } from '../../src-shared/api';
 import type { ArtifactLog } from './train-artifacts';
 import type { TrainEvent } from '../engine';
+
+/** One optimizer step as the step log keeps it (and `pinhole train --json` prints it). */
+export type TrainStepRecord = {
+  step: number;
+  totalSteps: number;
+  loss: number;
+  smoothLoss: number;
+  lr: number;
+  gradNorm: number;
+  /** null on the first step a run (or a resumed run) sees: no rate yet. */
+  stepsPerSec: number | null;
+  etaMs: number | null;
+};
 
 type ProgressUpdate = {
   step: number;
@@ -23,6 +38,7 @@ export class TrainProgressReporter {
   private firstSeen: { step: number; elapsedMs: number } | null = null;
   private lastMetrics: Record<string, number> | undefined;
   private lastMessage: string | undefined;
+  private readonly log: TrainStepRecord[] = [];
 
   constructor(
     totalSteps: number,
@@ -53,7 +69,20 @@ export class TrainProgressReporter {
           gradNorm: event.gradNorm,
         };
         const rate = this.stepsPerSec(event.step, event.elapsedMs);
+        // From the engine's own clock, so the log's ETA is the one the step was reported with.
+        const etaMs = rate !== null && rate > 0 ? Math.round(((event.totalSteps - event.step) * 1000) / rate) : null;
         if (rate !== null) metrics['stepsPerSec'] = rate;
+        if (etaMs !== null) metrics['etaMs'] = etaMs;
+        this.log.push({
+          step: event.step,
+          totalSteps: event.totalSteps,
+          loss: event.loss,
+          smoothLoss,
+          lr: event.lr,
+          gradNorm: event.gradNorm,
+          stepsPerSec: rate,
+          etaMs,
+        });
         this.send(metrics);
         return;
       }
@@ -70,6 +99,11 @@ export class TrainProgressReporter {
         return never;
       }
     }
+  }
+
+  /** Every step this run reported, in order (a resumed run's from where it resumed). */
+  stepLog(): TrainStepRecord[] {
+    return [...this.log];
   }
 
   /** Steps per second since the first step this run saw (a resumed run starts counting again). */

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ImportFileResult } from '../../src-shared/api';
+import { settingsFromInfotext, type ImportFileResult } from '../../src-shared/api';
 import type { ImportEntry } from './expand-paths';
 import { normalizeImage, readSourceFile, type IngestLimits } from './ingest-image';
 import type { ImportOutcome } from './import-records';
@@ -61,9 +61,20 @@ async function examine(library: Library, entry: ImportEntry, limits: IngestLimit
       bytes: image.bytes.length,
       title: originalName,
       metadata: image.metadata,
+      ...promptsOf(image.metadata.parameters),
     },
     caption,
     originalName,
+  };
+}
+
+/** The prompts of an A1111 `parameters` text (the gallery shows and searches them); none when it is not one. */
+function promptsOf(parameters: string | undefined): { prompt?: string; negativePrompt?: string } {
+  const settings = parameters === undefined ? null : settingsFromInfotext(parameters);
+  if (!settings) return {};
+  return {
+    ...(settings.prompt ? { prompt: settings.prompt } : {}),
+    ...(settings.negativePrompt ? { negativePrompt: settings.negativePrompt } : {}),
   };
 }
 

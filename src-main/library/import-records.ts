@@ -19,6 +19,9 @@ export type NewImportedImage = {
   bytes: number;
   title: string;
   metadata: Record<string, unknown>;
+  /** From a PNG's A1111 `parameters`: shown in the gallery and searchable. */
+  prompt?: string;
+  negativePrompt?: string;
 };
 
 /** What an import job learned about one file, for `recordImport`. */
@@ -103,8 +106,9 @@ function applyOutcome(
   const { sha256, image } = outcome;
   if (image) {
     db.prepare(
-      `INSERT INTO images (sha256, source_sha256, format, width, height, bytes, source, title, metadata, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, 'import', ?, ?, ?) ON CONFLICT (sha256) DO NOTHING`,
+      `INSERT INTO images (sha256, source_sha256, format, width, height, bytes, source, title, prompt,
+                           negative_prompt, metadata, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, 'import', ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING`,
     ).run(
       sha256,
       image.sourceSha256,
@@ -113,9 +117,12 @@ function applyOutcome(
       image.height,
       image.bytes,
       image.title,
+      image.prompt ?? null,
+      image.negativePrompt ?? null,
       JSON.stringify(image.metadata),
       nextCreatedAt(db),
     );
+    if (image.prompt) syncImageText(db, sha256);
   } else if (!db.prepare('SELECT 1 FROM images WHERE sha256 = ?').get(sha256)) {
     throw new PinholeError('INTERNAL', `Image ${sha256} vanished from the library during its import`);
   }

@@ -32,3 +32,4 @@ export {
   type StoredFormat,
 } from './ingest-image';
 export { expandPaths, type ImportEntry } from './expand-paths';
+export { countGeneratedImagesMatching } from './generated-images-count';

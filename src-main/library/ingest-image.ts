@@ -2,7 +2,9 @@
  * Image ingest: an untrusted file → the normalized bytes the library stores, or a reason
  * it cannot be imported. Every pixel is decoded (re-encoding does it), EXIF orientation is
  * applied, and all metadata but the ICC profile is dropped, so location data never reaches
- * the library, a training set or an export.
+ * the library, a training set or an export. One text is read out first: a PNG's A1111
+ * `parameters` chunk (prompt and generation settings), kept in the image's database record so
+ * the gallery can show and re-run it.
  */
 import { open } from 'node:fs/promises';
 import sharp, { type Metadata, type Sharp, type SharpOptions } from 'sharp';
@@ -36,8 +38,18 @@ export type NormalizedImage = {
   /** A WebP preview, at most THUMB_SIZE on its longer side. */
   thumbnail: Buffer;
   /** Facts about the original, kept as the image's metadata (never its EXIF). */
-  metadata: { originalFormat: string; originalWidth: number; originalHeight: number; originalBytes: number };
+  metadata: {
+    originalFormat: string;
+    originalWidth: number;
+    originalHeight: number;
+    originalBytes: number;
+    /** A PNG's A1111 `parameters` text chunk, when it has one (at most MAX_PARAMETERS_LENGTH characters). */
+    parameters?: string;
+  };
 };
+
+/** Longer `parameters` texts are not kept: A1111's are a few kilobytes at most. */
+export const MAX_PARAMETERS_LENGTH = 64 * 1024;
 
 /** A value, or the reason a file was refused (shown to the user as is). */
 export type Outcome<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -134,6 +146,7 @@ export async function normalizeImage(
           originalWidth: meta.width,
           originalHeight: meta.height,
           originalBytes: original.length,
+          ...parametersOf(meta),
         },
       },
     };
@@ -143,6 +156,13 @@ export async function normalizeImage(
     }
     return { ok: false, reason: decodeReason(error) };
   }
+}
+
+/** A PNG's `parameters` text (tEXt, zTXt or iTXt, as libvips reads them), when present and not oversized. */
+function parametersOf(meta: Metadata): { parameters?: string } {
+  if (meta.format !== 'png') return {};
+  const text = meta.comments?.find((c) => c.keyword === 'parameters')?.text;
+  return text && text.length <= MAX_PARAMETERS_LENGTH ? { parameters: text } : {};
 }
 
 /** readSourceFile then normalizeImage. */

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { ModelImportOutcome, ModelName, type ModelImportJobResult } from '../../src-shared/api';
+import { ModelImportOutcome, ModelName, PredictionType, type ModelImportJobResult } from '../../src-shared/api';
 import { PinholeError } from '../../src-shared/errors';
 import type { JobContext, JobHandler } from '../queue';
 import { importModelFile, type ImportModelDeps } from './import-model-file';
@@ -20,6 +20,8 @@ export type ModelsImportParams = {
   paths: string[];
   /** The library name, for a single file. */
   name?: string | undefined;
+  /** Stored with every imported checkpoint (see `ImportModelInput.prediction`). */
+  prediction?: PredictionType | undefined;
   /** An upload batch folder (inside the data home's uploads) deleted when the job ends. */
   cleanup?: string | undefined;
 };
@@ -86,6 +88,7 @@ export function createModelsImportJobHandler(
     .object({
       paths: z.array(z.string().min(1)).min(1).max(1000),
       name: ModelName.optional(),
+      prediction: PredictionType.optional(),
       // Checked before the job is stored: the job deletes this folder, so it must be an upload batch.
       cleanup: z
         .string()
@@ -138,6 +141,7 @@ export function createModelsImportJobHandler(
             source: p.cleanup ? 'upload' : 'file',
             origin: p.cleanup ? entry.file : entry.path,
             name: p.name,
+            prediction: p.prediction,
             tmp: tmpFile(deps, ctx.jobId, index),
             signal: ctx.signal,
             onProgress: (done) => report(index, before[index]! + done),

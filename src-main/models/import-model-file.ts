@@ -7,7 +7,7 @@
 import { renameSync, rmSync } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { ModelImportOutcome, ModelKind } from '../../src-shared/api';
+import type { ModelImportOutcome, ModelKind, PredictionType } from '../../src-shared/api';
 import { PinholeError } from '../../src-shared/errors';
 import type { DataHome } from '../platform/data-home';
 import { newId } from '../platform/ids';
@@ -34,6 +34,8 @@ export type ImportModelInput = {
   origin: string;
   /** The library name to give it; by default the file's name without extension (made unique). */
   name?: string | undefined;
+  /** Stored with a checkpoint (other kinds ignore it): what it predicts, overriding what its weights suggest. */
+  prediction?: PredictionType | undefined;
   /** The temporary file's path (the caller's, so a re-run can clean up after a crash). */
   tmp: string;
   signal?: AbortSignal | undefined;
@@ -109,7 +111,7 @@ async function checkModelFile(
  */
 async function recordModelFile(
   deps: ImportModelDeps,
-  input: Pick<ImportModelInput, 'file' | 'source' | 'origin' | 'name'>,
+  input: Pick<ImportModelInput, 'file' | 'source' | 'origin' | 'name' | 'prediction'>,
   checked: Checked,
   copy: { tmp: string; sha256: string; bytes: number },
 ): Promise<ModelImportOutcome> {
@@ -151,6 +153,7 @@ async function recordModelFile(
         addedAt: now(),
         lastUsedAt: null,
         isDefault: false,
+        prediction: kind === 'checkpoint' ? (input.prediction ?? null) : null,
       });
       // Inside the transaction: if the rename fails, the row is rolled back with it.
       renameSync(copy.tmp, path.join(home.root, storedPath));

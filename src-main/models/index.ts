@@ -9,3 +9,4 @@ export {
   type ModelsImportParams,
 } from './import-job';
 export { createDownloadSink } from './download-sink';
+export { trainedLoraName, type TrainedLoraInput } from './trained-lora';

@@ -6,7 +6,7 @@
  */
 import { renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import type { JobView, ModelEntry, ModelKind } from '../../src-shared/api';
+import type { JobView, ModelEntry, ModelKind, PredictionType } from '../../src-shared/api';
 import { PinholeError } from '../../src-shared/errors';
 import type { Database } from '../storage/database';
 import type { DataHome } from '../platform/data-home';
@@ -14,7 +14,9 @@ import { Emitter } from '../platform/emitter';
 import { storedPathFor, type ImportModelDeps } from './import-model-file';
 import type { ModelInspector } from './model-file-info';
 import { ModelStore, type ModelRecord } from './model-store';
+import { describeHistory, type ConvertedSourceReader, type GeneratedImageCounter } from './model-history';
 import { describeUsers } from './model-usage';
+import { saveTrainedLora, type TrainedLoraInput } from './trained-lora';
 
 export type ModelLibraryOptions = {
   db: Database;
@@ -23,6 +25,12 @@ export type ModelLibraryOptions = {
   inspect: ModelInspector;
   /** Jobs that have not ended (queued, running, paused, interrupted): what may still read a model. */
   activeJobs: () => readonly JobView[];
+  /** Train jobs that have ended: a removal names the runs that used a checkpoint as their base. */
+  finishedTrainJobs?: () => readonly JobView[];
+  /** Counts the gallery's generated images by their metadata: a removal says how many a model made. */
+  countGeneratedImages?: GeneratedImageCounter;
+  /** A converted folder's source record (older train jobs name the folder they trained on). */
+  convertedSource?: ConvertedSourceReader;
   now?: () => number;
 };
 
@@ -78,6 +86,7 @@ export class ModelLibrary {
       addedAt: r.addedAt,
       lastUsedAt: r.lastUsedAt,
       isDefault: r.isDefault,
+      prediction: r.prediction,
       error: null,
     };
   }
@@ -108,6 +117,16 @@ export class ModelLibrary {
   defaultOf(kind: ModelKind): ResolvedModel | null {
     const record = this.store.list(kind).find((r) => r.isDefault);
     return record ? { record, file: this.fileOf(record) } : null;
+  }
+
+  /**
+   * Keeps a LoRA the studio trained (a run's result, or its checkpoint chosen with "use this one"):
+   * one library model per run output, its file replaced on a later save (see trained-lora.ts).
+   */
+  async saveTrained(input: TrainedLoraInput): Promise<ModelEntry> {
+    const record = await saveTrainedLora(this.importDeps, input);
+    this.onDidChange.fire();
+    return this.toEntry(record);
   }
 
   /** Records that a job used the model now. */
@@ -141,19 +160,43 @@ export class ModelLibrary {
   remove(id: string, force: boolean): { removed: boolean; usedBy: string[] } {
     const record = this.get(id);
     const file = this.fileOf(record);
-    const usedBy = describeUsers(record, file, this.options.activeJobs());
-    const jobs = usedBy.filter((u) => u.startsWith('job '));
+    const active = describeUsers(record, file, this.options.activeJobs());
+    const jobs = active.filter((u) => u.startsWith('job '));
     if (jobs.length > 0 && !force) {
       throw new PinholeError(
         'CONFLICT',
         `"${record.name}" is used by ${jobs.join('; ')}. Cancel those jobs first, or remove it anyway (force).`,
       );
     }
+    // Images and LoRAs made with it stay, so they are said, not a reason to refuse.
+    const usedBy = [
+      ...active,
+      ...describeHistory(record, file, {
+        countImages: this.options.countGeneratedImages,
+        trainJobs: this.options.finishedTrainJobs?.() ?? [],
+        convertedSource: this.options.convertedSource ?? (() => undefined),
+      }),
+    ];
     this.store.transaction(() => this.store.delete(id));
     // After the commit: a file without a row is only disk space, a row without its file is a broken model.
     rmSync(file, { force: true });
     this.onDidChange.fire();
     return { removed: true, usedBy };
+  }
+
+  /**
+   * Sets what a checkpoint predicts (null: what its weights say). Its conversions are cached per setting, so the
+   * next generation converts it again (once) with the new one.
+   * @throws PinholeError `INVALID_PARAMS` for a model that is not a checkpoint.
+   */
+  setPrediction(id: string, prediction: PredictionType | null): ModelEntry {
+    const record = this.get(id);
+    if (record.kind !== 'checkpoint') {
+      throw new PinholeError('INVALID_PARAMS', `"${record.name}" is a ${record.kind}: only checkpoints predict.`);
+    }
+    this.store.setPrediction(id, prediction);
+    this.onDidChange.fire();
+    return this.toEntry(this.get(id));
   }
 
   /** Makes a model the one default of its kind. */

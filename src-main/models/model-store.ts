@@ -2,7 +2,7 @@
  * The `models` table: one row per library file. Plain reads and writes; the rules (unique
  * names, one default per kind, files moved with their rows) live in ModelLibrary.
  */
-import type { ModelKind } from '../../src-shared/api';
+import type { ModelKind, PredictionType } from '../../src-shared/api';
 import type { Database } from '../storage/database';
 
 /** A library row. `storedPath` is relative to the data home, with forward slashes. */
@@ -16,12 +16,14 @@ export type ModelRecord = {
   bytes: number;
   sha256: string;
   shortHash: string;
-  source: 'file' | 'url' | 'upload';
+  source: 'file' | 'url' | 'upload' | 'trained';
   origin: string;
   storedPath: string;
   addedAt: number;
   lastUsedAt: number | null;
   isDefault: boolean;
+  /** A checkpoint's prediction type as the user set it; null: what its weights say. */
+  prediction: PredictionType | null;
 };
 
 type Row = {
@@ -40,6 +42,7 @@ type Row = {
   added_at: number;
   last_used_at: number | null;
   is_default: number;
+  prediction: PredictionType | null;
 };
 
 function toRecord(row: Row): ModelRecord {
@@ -59,6 +62,7 @@ function toRecord(row: Row): ModelRecord {
     addedAt: row.added_at,
     lastUsedAt: row.last_used_at,
     isDefault: row.is_default === 1,
+    prediction: row.prediction,
   };
 }
 
@@ -101,6 +105,14 @@ export class ModelStore {
       .map(toRecord);
   }
 
+  /** The trained LoRA that came from this run output file, if the library keeps one. */
+  trainedFrom(origin: string): ModelRecord | null {
+    const row = this.db
+      .prepare<[string], Row>(`SELECT * FROM models WHERE source = 'trained' AND origin = ?`)
+      .get(origin);
+    return row ? toRecord(row) : null;
+  }
+
   byStoredPath(storedPath: string): ModelRecord | null {
     const row = this.db.prepare<[string], Row>('SELECT * FROM models WHERE stored_path = ?').get(storedPath);
     return row ? toRecord(row) : null;
@@ -110,15 +122,22 @@ export class ModelStore {
     this.db
       .prepare(
         `INSERT INTO models (id, name, kind, family, variant, native_resolution, bytes, sha256, short_hash, source,
-           origin, stored_path, added_at, last_used_at, is_default)
+           origin, stored_path, added_at, last_used_at, is_default, prediction)
          VALUES (@id, @name, @kind, @family, @variant, @nativeResolution, @bytes, @sha256, @shortHash, @source,
-           @origin, @storedPath, @addedAt, @lastUsedAt, @isDefault)`,
+           @origin, @storedPath, @addedAt, @lastUsedAt, @isDefault, @prediction)`,
       )
       .run({ ...r, isDefault: r.isDefault ? 1 : 0 });
   }
 
   rename(id: string, name: string, storedPath: string): void {
     this.db.prepare('UPDATE models SET name = ?, stored_path = ? WHERE id = ?').run(name, storedPath, id);
+  }
+
+  /** A row's file was replaced by other bytes (a trained LoRA's new checkpoint): its facts follow. */
+  replaceFile(id: string, file: { bytes: number; sha256: string; shortHash: string; addedAt: number }): void {
+    this.db
+      .prepare('UPDATE models SET bytes = ?, sha256 = ?, short_hash = ?, added_at = ? WHERE id = ?')
+      .run(file.bytes, file.sha256, file.shortHash, file.addedAt, id);
   }
 
   delete(id: string): void {
@@ -129,6 +148,10 @@ export class ModelStore {
   setDefault(id: string, kind: ModelKind): void {
     this.db.prepare('UPDATE models SET is_default = 0 WHERE kind = ? AND is_default = 1').run(kind);
     this.db.prepare('UPDATE models SET is_default = 1 WHERE id = ?').run(id);
+  }
+
+  setPrediction(id: string, prediction: PredictionType | null): void {
+    this.db.prepare('UPDATE models SET prediction = ? WHERE id = ?').run(prediction, id);
   }
 
   markUsed(id: string, at: number): void {

@@ -1,13 +1,14 @@
 /**
  * What uses a library model: being the default of its kind, and queued, running or interrupted
- * jobs that name it (as `--model`, a LoRA file, or `<lora:NAME>` / an embedding in a prompt).
+ * jobs that name it (as `--model`, `--vae`, a LoRA file, or `<lora:NAME>` / an embedding in a prompt).
  * Removing a model under a job that will read it would fail that job later, far from the cause.
  */
 import type { JobView } from '../../src-shared/api';
 import type { ModelRecord } from './model-store';
 
-type RequestLike = {
+export type RequestLike = {
   model?: unknown;
+  vae?: unknown;
   prompt?: unknown;
   negativePrompt?: unknown;
   loras?: unknown;
@@ -39,11 +40,16 @@ function escape(text: string): string {
 
 /** Whether a job's request uses the model (stored at `file`). */
 export function jobUses(job: JobView, record: ModelRecord, file: string): boolean {
-  const request = requestOf(job);
+  return requestUses(requestOf(job), record, file);
+}
+
+/** Whether a generate or train request (a job's, or the one a gallery image records) uses the model. */
+export function requestUses(request: RequestLike | null, record: ModelRecord, file: string): boolean {
   if (!request) return false;
   const names = (value: unknown) =>
     typeof value === 'string' && (value === file || value.toLowerCase() === record.name.toLowerCase());
   if (record.kind === 'checkpoint' && names(request.model)) return true;
+  if (record.kind === 'vae' && names(request.vae)) return true;
   if (Array.isArray(request.loras) && request.loras.some((l) => names((l as { path?: unknown } | null)?.path))) {
     return true;
   }

@@ -3,15 +3,13 @@
  * headless HTTP) and the CLI's local mode call these through `dispatchCall`, which has
  * already validated the params.
  */
-import type { ApiHandlers } from '../../src-shared/api';
+import type { ApiHandlers, ParamsOf, ResultOf } from '../../src-shared/api';
 import type { Library } from '../library';
 import type { JobQueue } from '../queue';
 import { randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
 import type { DataHome } from '../platform/data-home';
 import path from 'node:path';
 import type { ModelLibrary } from '../models';
-import type { ModelConverter } from '../generation';
 import type { DownloadApiHandlers } from '../models/download';
 import { PinholeError } from '../../src-shared/errors';
 import {
@@ -21,7 +19,9 @@ import {
   modelRoots,
   networkFolderEntries,
   storeInlineImages,
+  continueCanceledRun,
   TrainJobParams,
+  trainRunId,
   trainRunPaths,
   useTrainCheckpoint,
 } from '../generation';
@@ -39,8 +39,13 @@ export type ApiDeps = {
   home: DataHome;
   models: ModelLibrary;
   modelsImportKind: string;
-  /** A single-file checkpoint → the cached model folder the engine runs. */
-  convertModel: ModelConverter;
+  /** The engine's provider and the weight precision conversions use for it (starts the engine). */
+  engineInfo: () => Promise<ResultOf<'engine.info'>>;
+  /** The user's preferences; `update` restarts the engine when the provider changes. */
+  settings: {
+    read: () => ResultOf<'settings.get'>;
+    update: (changes: ParamsOf<'settings.update'>) => Promise<ResultOf<'settings.update'>>;
+  };
   /** Downloads and access tokens (src-main/models/download). */
   downloadApi: DownloadApiHandlers;
 };
@@ -51,8 +56,7 @@ function randomSeed(): string {
 }
 
 export function createApiHandlers(deps: ApiDeps): ApiHandlers {
-  const { queue, library, info, importKind, generateKind, trainKind, home, models, modelsImportKind, convertModel } =
-    deps;
+  const { queue, library, info, importKind, generateKind, trainKind, home, models, modelsImportKind } = deps;
   const tokenizers = new TokenizerCache();
   // Embedding names for the token counter, found as the generate job finds them.
   const networks = createNetworkResolver({ roots: modelRoots(home.models), library: (kind) => models.list(kind) });
@@ -88,23 +92,27 @@ export function createApiHandlers(deps: ApiDeps): ApiHandlers {
       const job = queue.enqueue(generateKind, { request: { ...stored, seed } }, { priority });
       return { jobId: job.id, seed };
     },
-    'train.start': async ({ request, priority }) => {
+    'train.start': ({ request, priority }) => {
       const seed = request.seed ?? randomSeed();
-      // A library checkpoint or a single-file checkpoint (.safetensors, .ckpt) trains on its converted folder
-      // (diffusers weights included; cached after the first time); a folder trains as it is.
+      // A library name is stored as its file's path (which "what uses this model" recognises). A single-file
+      // checkpoint is converted by the job, on the GPU lane with progress and cancel: it can take minutes.
       const entry = models.resolve(request.model, 'checkpoint');
       if (entry) models.markUsed(entry.record.id);
-      const file = entry?.file ?? (statSync(request.model, { throwIfNoEntry: false })?.isFile() ? request.model : null);
-      const model = file !== null ? await convertModel(file, {}) : request.model;
+      const model = entry?.file ?? request.model;
       const job = queue.enqueue(trainKind, { request: { ...request, model, seed } }, { priority });
       return { jobId: job.id, seed };
     },
     'train.pause': ({ jobId }) => queue.pause(trainJob(jobId).id),
-    'train.resume': ({ jobId }) => queue.resume(trainJob(jobId).id),
+    'train.resume': ({ jobId }) => {
+      const job = trainJob(jobId);
+      // A cancelled run goes on as a new job from its last checkpoint; a paused one is re-queued as it is.
+      return job.state === 'canceled' ? continueCanceledRun(queue, job) : queue.resume(job.id);
+    },
     'train.useCheckpoint': ({ jobId, step }) => {
       const job = trainJob(jobId);
-      const { out } = trainRunPaths(TrainJobParams.parse(job.params).request, job.id, home);
-      return useTrainCheckpoint(job, step, out);
+      const params = TrainJobParams.parse(job.params);
+      const { out } = trainRunPaths(params.request, trainRunId(params, job.id), home);
+      return useTrainCheckpoint(job, step, { out, request: params.request, keep: (l) => models.saveTrained(l) });
     },
     'models.list': async ({ kind }) => {
       const files = models.list(kind);
@@ -118,13 +126,21 @@ export function createApiHandlers(deps: ApiDeps): ApiHandlers {
       }
       return [...files, ...extra];
     },
-    'models.import': ({ paths, name, priority }) => {
-      const job = queue.enqueue(modelsImportKind, { paths: paths.map((p) => path.resolve(p)), name }, { priority });
+    'models.import': ({ paths, name, prediction, priority }) => {
+      const job = queue.enqueue(
+        modelsImportKind,
+        { paths: paths.map((p) => path.resolve(p)), name, prediction },
+        { priority },
+      );
       return { jobId: job.id };
     },
     'models.rename': ({ id, name }) => models.rename(id, name),
     'models.remove': ({ id, force }) => models.remove(id, force),
     'models.setDefault': ({ id }) => models.setDefault(id),
+    'models.setPrediction': ({ id, prediction }) => models.setPrediction(id, prediction),
+    'engine.info': () => deps.engineInfo(),
+    'settings.get': () => deps.settings.read(),
+    'settings.update': (changes) => deps.settings.update(changes),
 
     'jobs.list': ({ states, limit }) => queue.list(states, limit),
     'jobs.get': ({ jobId }) => queue.get(jobId),

@@ -2,20 +2,21 @@
  * The composition root of the plain-Node core: data home, database, library, queue and
  * job kinds, wired by hand. The Electron app, the headless server and the CLI all start here.
  */
-import path from 'node:path';
 import type { ApiHandlers, EventMessage } from '../../src-shared/api';
 import { openDataHome, type DataHome } from '../platform/data-home';
 import { Emitter } from '../platform/emitter';
 import { openDatabase, schemaVersion } from '../storage/database';
 import { ContentStore } from '../storage/content-store';
+import { SettingsStore } from '../storage/settings-store';
 import { JobQueue } from '../queue';
-import { Library, createImportJobHandler } from '../library';
-import { defaultHostEntry, EngineClient, forkLauncher, type EngineLauncher } from '../engine';
+import { Library, countGeneratedImagesMatching, createImportJobHandler } from '../library';
+import { readConvertedSource, type EngineLauncher } from '../engine';
 import {
   createGenerateJobHandler,
   createModelSourceResolver,
   createNetworkResolver,
   createTrainJobHandler,
+  TRAIN_JOB_KIND,
   modelRoots,
   trainingMediaFile,
 } from '../generation';
@@ -29,7 +30,8 @@ import {
 } from '../models/download';
 import { createApiHandlers } from './api-handlers';
 import { inputImageFile } from './input-media';
-import { inspectModelFile, modelConverter } from './model-engine';
+import { EngineProcess } from './engine-process';
+import { hashModelFile, inspectModelFile, modelConverter } from './model-engine';
 import { removeBatchOfFinishedJob, sweepOrphanBatches } from './upload-sweeper';
 
 export type StudioOptions = {
@@ -83,37 +85,43 @@ export function createStudio(options: StudioOptions): Studio {
   const queue = new JobQueue(db);
   const importJob = createImportJobHandler(library);
   queue.register(importJob);
-  // The engine process starts on the first generation, not with the studio.
-  let engine: EngineClient | null = null;
-  // Graphs the engine builds from weights are cached in the data home (unless the environment
-  // names a cache), not in a temp folder.
-  const engineEnv = {
-    ...process.env,
-    PINHOLE_ENGINE_CACHE: process.env['PINHOLE_ENGINE_CACHE'] ?? path.join(home.cache, 'engine'),
-  };
-  const engineClient = () =>
-    (engine ??= new EngineClient({
-      launcher: options.engineLauncher
-        ? options.engineLauncher(engineEnv)
-        : forkLauncher(options.engineEntry ?? defaultHostEntry(), { env: engineEnv }),
-    }));
+  // The engine process starts on the first generation, not with the studio, on the provider the user chose.
+  const settings = new SettingsStore(db);
+  const engineProcess = new EngineProcess({
+    home,
+    settings,
+    launcher: options.engineLauncher,
+    entry: options.engineEntry,
+  });
+  const engineClient = () => engineProcess.client();
+  // Which provider the engine runs on decides the weight precision of converted models (float16 on GPUs).
+  const engineInfo = () => engineProcess.engineInfo();
   const models = new ModelLibrary({
     db,
     home,
     inspect: inspectModelFile,
     // A paused or interrupted job will run again and read its model then.
     activeJobs: () => queue.list(['queued', 'running', 'interrupted', 'paused'], 10_000),
+    finishedTrainJobs: () =>
+      queue.list(['succeeded', 'failed', 'canceled'], 100_000).filter((job) => job.kind === TRAIN_JOB_KIND),
+    countGeneratedImages: (hint, test) => countGeneratedImagesMatching(db, hint, test),
+    convertedSource: readConvertedSource,
   });
   const modelsImportJob = createModelsImportJobHandler(models.importDeps, () => models.onDidChange.fire());
   queue.register(modelsImportJob);
   const generateJob = createGenerateJobHandler(
     engineClient,
     library,
-    createModelSourceResolver(models, modelConverter(home)),
+    createModelSourceResolver(models, modelConverter(home, models), {
+      precision: async () => (await engineInfo()).weightPrecision,
+      hashFile: hashModelFile(home),
+    }),
     createNetworkResolver({ roots: modelRoots(home.models), library: (kind) => models.list(kind) }),
   );
   queue.register(generateJob);
-  const trainJob = createTrainJobHandler(engineClient, library, home);
+  const trainJob = createTrainJobHandler(engineClient, library, home, modelConverter(home, models), (lora) =>
+    models.saveTrained(lora),
+  );
   queue.register(trainJob);
 
   const tokens = options.tokenStore ?? new MemoryTokenStore();
@@ -139,7 +147,18 @@ export function createStudio(options: StudioOptions): Studio {
     home,
     models,
     modelsImportKind: modelsImportJob.kind,
-    convertModel: modelConverter(home),
+    engineInfo,
+    settings: {
+      read: () => settings.read(),
+      update: async (changes) => {
+        const before = settings.read().executionProvider;
+        if (changes.executionProvider !== undefined && changes.executionProvider !== before) {
+          const gpuBusy = queue.list(['running'], 10_000).some((job) => job.lane === 'gpu');
+          await engineProcess.restart(gpuBusy);
+        }
+        return settings.update(changes);
+      },
+    },
     downloadApi: createDownloadApiHandlers(downloads, tokens),
     info: { version: options.version, mode: options.mode, dataDir: home.root, schemaVersion: schemaVersion(db) },
   });
@@ -171,7 +190,7 @@ export function createStudio(options: StudioOptions): Studio {
     waitForJob: (jobId) => queue.waitFor(jobId),
     dispose: async () => {
       await queue.dispose();
-      await engine?.dispose();
+      await engineProcess.dispose();
       unsubscribers.forEach((off) => off());
       events.clear();
       db.close();

@@ -28,7 +28,8 @@ import {
   CatalogueEntry,
   TokenHost,
 } from './schemas';
-import { ModelKind, ModelName } from './model-schemas';
+import { ModelKind, ModelName, PredictionType } from './model-schemas';
+import { ProviderAttemptView, StudioSettings, StudioSettingsChanges } from './settings-schemas';
 
 const Cursor = z.string().max(200).optional();
 const Limit = z.number().int().min(1).max(500).default(100);
@@ -132,18 +133,24 @@ export const methods = {
     params: z.object({ jobId: z.string().min(1) }).strict(),
     result: JobView,
   },
-  /** Re-queues a paused training run; it continues from its newest checkpoint. */
+  /**
+   * Re-queues a paused training run; it continues from its newest checkpoint. A cancelled run (which
+   * kept its last checkpoint) goes on as a new job from that checkpoint: the job returned, whose id
+   * differs. CONFLICT when a cancelled run kept no checkpoint or is already going on.
+   */
   'train.resume': {
     params: z.object({ jobId: z.string().min(1) }).strict(),
     result: JobView,
   },
   /**
-   * "Use this one": copies a checkpoint's LoRA (by its step) over the run's output file. The run
-   * must have stopped (finished, paused or cancelled).
+   * "Use this one": a checkpoint's LoRA (by its step) becomes the run's result: copied over a CLI
+   * run's `--out` file, and into the run's models-library LoRA (same name). The run must have stopped
+   * (finished, paused or cancelled). `file`: the LoRA to generate with (the library's); `name`: its
+   * library name.
    */
   'train.useCheckpoint': {
     params: z.object({ jobId: z.string().min(1), step: z.number().int().nonnegative() }).strict(),
-    result: z.object({ file: z.string(), step: z.number().int() }),
+    result: z.object({ file: z.string(), step: z.number().int(), name: z.string().optional() }),
   },
   /**
    * Every model: the library's files (checkpoints, LoRAs, VAEs, embeddings) and the model folders
@@ -163,6 +170,8 @@ export const methods = {
       .object({
         paths: z.array(z.string().min(1)).min(1).max(1000),
         name: ModelName.optional(),
+        /** Stored with each imported checkpoint: what it predicts, overriding what its weights suggest. */
+        prediction: PredictionType.optional(),
         priority: z.number().int().min(-10).max(10).default(0),
       })
       .strict(),
@@ -175,7 +184,8 @@ export const methods = {
   },
   /**
    * Removes a library model and its file. Refused (CONFLICT, naming them) while queued or running
-   * jobs use it, unless `force`; `usedBy` says what used it (the default, jobs).
+   * jobs use it, unless `force`; `usedBy` says what used it (the default, jobs, how many gallery
+   * images it made, the LoRA training runs based on it).
    */
   'models.remove': {
     params: z.object({ id: z.string().min(1), force: z.boolean().default(false) }).strict(),
@@ -185,6 +195,45 @@ export const methods = {
   'models.setDefault': {
     params: z.object({ id: z.string().min(1) }).strict(),
     result: ModelEntry,
+  },
+  /**
+   * Sets what a library checkpoint predicts (epsilon / v-prediction), overriding what its weights suggest;
+   * null goes back to the weights. The next generation converts it with the new setting.
+   */
+  'models.setPrediction': {
+    params: z.object({ id: z.string().min(1), prediction: PredictionType.nullable() }).strict(),
+    result: ModelEntry,
+  },
+  /**
+   * The engine's execution provider and the weight precision models are converted with for it (float16 on GPU
+   * providers, float32 on the CPU), so a client converting a model ahead of a job builds what the job will use.
+   * Starts the engine process when it is not running.
+   */
+  'engine.info': {
+    params: z.object({}).strict(),
+    result: z.object({
+      provider: z.string(),
+      forced: z.boolean(),
+      /** What decided the provider: `PINHOLE_EP` in the environment, the Settings page, or probing. */
+      source: z.enum(['environment', 'setting', 'probe']),
+      weightPrecision: z.enum(['float32', 'float16']),
+      /** Every provider tried, in order (the chosen one last), with why the better ones were skipped. */
+      attempts: z.array(ProviderAttemptView),
+    }),
+  },
+
+  /** The user's preferences. */
+  'settings.get': {
+    params: z.object({}).strict(),
+    result: StudioSettings,
+  },
+  /**
+   * Changes preferences; returns all of them. A new execution provider restarts the engine process (the next job
+   * starts it on the new provider); refused with `CONFLICT` while a GPU job is running.
+   */
+  'settings.update': {
+    params: StudioSettingsChanges,
+    result: StudioSettings,
   },
 
   /** The curated download catalogue: official models with sizes, hashes and licenses (show the license first). */

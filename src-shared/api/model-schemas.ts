@@ -9,11 +9,19 @@ export const ModelKind = z.enum(['checkpoint', 'lora', 'vae', 'embedding']);
 export type ModelKind = z.infer<typeof ModelKind>;
 
 /**
+ * What a checkpoint's UNet predicts: the noise (`epsilon`, SD 1.x and most models) or the velocity
+ * (`v_prediction`, SD 2.x's 768-px models). Read from the weights; a user may override it.
+ */
+export const PredictionType = z.enum(['epsilon', 'v_prediction']);
+export type PredictionType = z.infer<typeof PredictionType>;
+
+/**
  * Where a listed model comes from: `folder` = a model folder found in the models folders (not a
  * library row: it cannot be renamed or removed from here); `file` = imported from a path on the
- * machine running the core; `upload` = uploaded from a browser; `url` = downloaded.
+ * machine running the core; `upload` = uploaded from a browser; `url` = downloaded; `trained` = a LoRA the
+ * studio trained (its `origin` is the run's output file).
  */
-export const ModelSource = z.enum(['folder', 'file', 'upload', 'url']);
+export const ModelSource = z.enum(['folder', 'file', 'upload', 'url', 'trained']);
 export type ModelSource = z.infer<typeof ModelSource>;
 
 /**

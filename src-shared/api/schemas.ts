@@ -3,7 +3,7 @@
  * times are epoch milliseconds, image ids are lowercase hex SHA-256 of the stored file.
  */
 import { z } from 'zod';
-import { ModelKind, ModelSource } from './model-schemas';
+import { ModelKind, ModelSource, PredictionType } from './model-schemas';
 
 export const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a lowercase hex SHA-256');
 
@@ -214,6 +214,10 @@ export const GenerateParams = z
       .array(z.object({ path: z.string().min(1), weight: z.number().min(-100).max(100) }).strict())
       .max(16)
       .optional(),
+    /** A separate VAE in place of the model's own: a library VAE's name or a VAE file. Absent: the model's own. */
+    vae: z.string().min(1).optional(),
+    /** Overrides what the model predicts (else a library model's setting, else what its weights say). */
+    prediction: PredictionType.optional(),
   })
   .strict()
   .refine((p) => p.maskImage === undefined || p.initImage !== undefined, {
@@ -235,7 +239,10 @@ export const TrainParams = z
     images: z.string().min(1).optional(),
     /** A library dataset, by name: its images with their captions (or `images`, not both). */
     dataset: DatasetName.optional(),
-    /** The kohya `.safetensors` file to write; absent: `<data home>/loras/<job id>.safetensors`. */
+    /**
+     * The kohya `.safetensors` file to write (the models library keeps a copy); absent: the studio's own file,
+     * kept in the models library under the dataset's name.
+     */
     out: z.string().min(1).optional(),
     /** A preset from `TRAIN_PRESETS` (per model family); explicit fields override it. */
     preset: z.enum(['sd1', 'sd2', 'sdxl']).optional(),
@@ -247,7 +254,7 @@ export const TrainParams = z
     batch: z.number().int().min(1).max(256).optional(),
     lr: z.number().positive().max(100).optional(),
     optimizer: z.enum(['adamw', 'sgd']).optional(),
-    /** AdamW's decoupled weight decay (default 0.01); SGD takes none. */
+    /** Weight decay: AdamW's decoupled decay (default 0.01), SGD's L2 term added to the gradient (default 0). */
     weightDecay: z.number().min(0).max(10).optional(),
     lrSchedule: z.enum(['constant', 'cosine']).optional(),
     /** Linear warm-up from 0 over this many steps. */
@@ -300,10 +307,6 @@ export const TrainParams = z
   .refine((p) => (p.images === undefined) !== (p.dataset === undefined), {
     message: 'name either a dataset or a folder of images (one of them)',
     path: ['dataset'],
-  })
-  .refine((p) => p.optimizer !== 'sgd' || !p.weightDecay, {
-    message: 'SGD takes no weight decay',
-    path: ['weightDecay'],
   })
   .refine((p) => !p.sampleEvery || (p.samplePrompts?.length ?? 0) > 0, {
     message: 'sampling every N steps needs at least one sample prompt',
@@ -362,6 +365,8 @@ export const ModelEntry = z.object({
   lastUsedAt: z.number().nullable(),
   /** The default of its kind (the Generate page starts with the default checkpoint). */
   isDefault: z.boolean(),
+  /** A checkpoint's prediction type as the user set it (null: read from its weights). */
+  prediction: PredictionType.nullable(),
   error: z.string().nullable(),
 });
 export type ModelEntry = z.infer<typeof ModelEntry>;

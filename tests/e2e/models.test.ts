@@ -2,8 +2,9 @@
  * The Models page end to end against the real headless server and engine: upload the
  * sd15-single fixture checkpoint (a copy) and see it imported with its facts and A1111 short
  * hash (computed here independently), a broken file rejected with the reason and a second drop
- * recognised as a duplicate; generate with it from the Generate page and find its hash in the
- * image's parameters in the gallery; rename, make default and delete it, told what used it.
+ * recognised as a duplicate; set its prediction type on its row; generate with it from the Generate page
+ * and find its hash in the image's parameters in the gallery; rename, make default and delete it, told
+ * what used it.
  */
 import { createHash } from 'node:crypto';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -97,6 +98,18 @@ describe('Models', () => {
     expect(await session.page.getByTestId('model-row').count()).toBe(1);
   });
 
+  test('a checkpoint’s prediction type is set on its row, kept, and set back to the weights', async () => {
+    await models.prediction('Tiny Portrait').selectOption('v_prediction');
+    // Stored in the core: a fresh list (after visiting another page) shows it.
+    await app.goTo('generate');
+    // The Generate page's VAE picker starts with the model's own VAE (the library has no other).
+    expect(await generate.vaeSelect().inputValue()).toBe('');
+    await app.goTo('models');
+    await expect.poll(() => models.prediction('Tiny Portrait').inputValue()).toBe('v_prediction');
+    await models.prediction('Tiny Portrait').selectOption('');
+    await expect.poll(() => models.prediction('Tiny Portrait').inputValue()).toBe('');
+  });
+
   test('generates with it on the Generate page; the gallery shows its hash in the parameters', async () => {
     await app.goTo('generate');
     const option = generate.modelSelect().locator('option', { hasText: 'Tiny Portrait' });
@@ -119,7 +132,7 @@ describe('Models', () => {
     await detail.waitFor({ state: 'detached' });
   });
 
-  test('renames it, makes it the default, and deletes it, saying it was the default', async () => {
+  test('renames it, makes it the default, and deletes it, saying it was the default and made an image', async () => {
     await app.goTo('models');
     // The generation above used it.
     await expect.poll(() => models.row('Tiny Portrait').innerText()).not.toContain('never');
@@ -127,7 +140,9 @@ describe('Models', () => {
     await models.makeDefault('Portrait Base');
     const asked = await models.delete('Portrait Base');
     expect(asked).toContain('it is the default checkpoint');
-    expect(await models.notice().innerText()).toBe('Removed "Portrait Base". It was the default checkpoint.');
+    expect(await models.notice().innerText()).toBe(
+      'Removed "Portrait Base". What used it: the default checkpoint; 1 generated image in the gallery.',
+    );
     expect(await session.page.getByTestId('model-row').count()).toBe(0);
     expect(session.problems).toEqual([]);
   });

@@ -60,6 +60,33 @@ describe('Studio shell', () => {
     await app.screenshot('settings');
   });
 
+  test('Settings shows where the engine runs, why others were skipped, and switches provider', async () => {
+    await app.goTo('settings');
+    const panel = session.page.getByTestId('engine-settings');
+    const provider = panel.getByTestId('engine-provider');
+    await provider.waitFor({ timeout: 60_000 });
+    // Every provider tried is listed; the chosen one last, each skipped one with its reason.
+    const attempts = panel.getByTestId('engine-attempts').locator('li');
+    const count = await attempts.count();
+    expect(count).toBeGreaterThan(0);
+    expect(await attempts.nth(count - 1).getAttribute('data-ok')).toBe('true');
+    for (let i = 0; i < count - 1; i++) expect(await attempts.nth(i).innerText()).toMatch(/skipped — \S/);
+
+    const select = panel.getByTestId('engine-provider-select');
+    expect(await select.inputValue()).toBe('auto');
+    expect(await panel.getByTestId('engine-provider-apply').isDisabled()).toBe(true);
+    await select.selectOption('cpu');
+    await panel.getByTestId('engine-provider-apply').click();
+    await panel.getByTestId('engine-source').getByText('Chosen below.').waitFor({ timeout: 60_000 });
+    expect(await provider.innerText()).toMatch(/^CPU/);
+    // Stored in the data home: a reload shows the choice.
+    await app.reload();
+    await app.goTo('settings');
+    await panel.getByTestId('engine-source').getByText('Chosen below.').waitFor({ timeout: 60_000 });
+    expect(await panel.getByTestId('engine-provider-select').inputValue()).toBe('cpu');
+    await app.screenshot('settings-engine');
+  });
+
   test('the job tray is on every page and collapses', async () => {
     for (const id of ['train', 'gallery', 'settings'] as const) {
       await app.goTo(id);

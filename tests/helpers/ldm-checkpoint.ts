@@ -38,8 +38,15 @@ export type LdmArch = {
   vae: { ch: number; mult: number[]; layers: number; z: number };
   /** OpenAI CLIP (SD 1.x; SDXL's first). */
   clip?: { width: number; layers: number; intermediate: number; vocab: number; positions: number };
-  /** open_clip (SD 2.x; SDXL's second). */
-  openClip?: { width: number; layers: number; vocab: number; positions: number; projection: number };
+  /** open_clip (SD 2.x; SDXL's second). `intermediate`: the MLP width, 4 × width (open_clip's default) if absent. */
+  openClip?: {
+    width: number;
+    layers: number;
+    vocab: number;
+    positions: number;
+    projection: number;
+    intermediate?: number;
+  };
 };
 
 /** SD 1.5 at full size (≈1.07 billion parameters). */
@@ -255,6 +262,7 @@ function openClipWeights(
   out: LdmWeight[],
 ): void {
   const D = a.width;
+  const M = a.intermediate ?? 4 * D;
   const add = (
     ldm: string,
     shape: number[],
@@ -301,9 +309,9 @@ function openClipWeights(
     add(`${r}ln_1.bias`, [D], t('layer_norm1.bias'));
     add(`${r}ln_2.weight`, [D], t('layer_norm2.weight'));
     add(`${r}ln_2.bias`, [D], t('layer_norm2.bias'));
-    add(`${r}mlp.c_fc.weight`, [4 * D, D], t('mlp.fc1.weight'));
-    add(`${r}mlp.c_fc.bias`, [4 * D], t('mlp.fc1.bias'));
-    add(`${r}mlp.c_proj.weight`, [D, 4 * D], t('mlp.fc2.weight'));
+    add(`${r}mlp.c_fc.weight`, [M, D], t('mlp.fc1.weight'));
+    add(`${r}mlp.c_fc.bias`, [M], t('mlp.fc1.bias'));
+    add(`${r}mlp.c_proj.weight`, [D, M], t('mlp.fc2.weight'));
     add(`${r}mlp.c_proj.bias`, [D], t('mlp.fc2.bias'));
   }
 }
@@ -372,4 +380,60 @@ export async function writeLdmSafetensors(
     await fh.close();
   }
   return 8 + Buffer.byteLength(json) + offset;
+}
+
+/** Diffusers-layout weights by component and name, float32 (what `ldmFillFromDiffusers` reads). */
+export type DiffusersWeights = Record<
+  NonNullable<LdmWeight['target']>['component'],
+  ReadonlyMap<string, { dims: readonly number[]; data: Float32Array }>
+>;
+
+/**
+ * A `fill` for `writeLdmSafetensors` (float32) that writes diffusers-layout weights into the single-file layout by
+ * inverting this table's relations, as a converter to the original layout would: 'same' / 'linear' copy the values
+ * (a 1×1 conv and a Linear share their bytes); 'rows:i/3' put q, k and v as row blocks of the fused open_clip
+ * `in_proj` (q ‖ k ‖ v); 'transpose' turns the Linear weight Pᵀ of `text_projection` back into P (applied as
+ * `x @ P`). Keys that convert to nothing (EMA counters, buffers, `logit_scale`) are zeros.
+ * @throws Error when a weight the table expects is missing or has another element count.
+ */
+export function ldmFillFromDiffusers(
+  arch: LdmArch,
+  weights: DiffusersWeights,
+): (key: string, count: number) => Float32Array {
+  const byKey = new Map<string, LdmWeight[]>();
+  for (const w of ldmWeights(arch)) byKey.set(w.ldm, [...(byKey.get(w.ldm) ?? []), w]);
+  return (key, count) => {
+    const out = new Float32Array(count);
+    for (const w of byKey.get(key) ?? []) {
+      if (!w.target) continue;
+      const source = weights[w.target.component].get(w.target.name);
+      if (!source) throw new Error(`${w.target.component} has no ${w.target.name} (for ${key})`);
+      const { data, dims } = source;
+      if (w.relation === 'same' || w.relation === 'linear') {
+        if (data.length !== count) throw new Error(`${key}: ${count} values, ${w.target.name} has ${data.length}`);
+        out.set(data);
+      } else if (w.relation === 'transpose') {
+        const [rows = 0, cols = 0] = dims; // the Linear weight [projection, width]; the file holds [width, projection]
+        if (rows * cols !== count) throw new Error(`${key}: ${count} values, ${w.target.name} is [${dims.join(', ')}]`);
+        for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c]!;
+      } else {
+        const block = Number(w.relation.slice(5, 6));
+        if (3 * data.length !== count) throw new Error(`${key}: ${count} values, ${w.target.name} has ${data.length}`);
+        out.set(data, block * data.length);
+      }
+    }
+    return out;
+  };
+}
+
+/** Every diffusers name the table's weights convert to, per component (to compare with a model's own names). */
+export function ldmTargetNames(arch: LdmArch): Record<NonNullable<LdmWeight['target']>['component'], Set<string>> {
+  const out = {
+    unet: new Set<string>(),
+    vae: new Set<string>(),
+    text_encoder: new Set<string>(),
+    text_encoder_2: new Set<string>(),
+  };
+  for (const w of ldmWeights(arch)) if (w.target) out[w.target.component].add(w.target.name);
+  return out;
 }

@@ -139,7 +139,8 @@ export async function expectCliReferenceImage(
   label?: string,
 ): Promise<string> {
   expect(result.code, result.stderr).toBe(0);
-  const [line] = jsonLines(result.stdout);
+  // The image line; `{"event":"converting"}` lines come first when the CLI converted the model.
+  const [line] = jsonLines(result.stdout).filter((l) => l['event'] === undefined);
   expect(line).toMatchObject({ file: out, seed: String(run.seed), width: run.width, height: run.height });
 
   const { data, info } = await sharp(out).removeAlpha().raw().toBuffer({ resolveWithObject: true });

@@ -4,6 +4,7 @@
  * conversion is cached in the data home; a hostile pickle is refused and runs nothing; `pinhole train`
  * takes the same file.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -94,6 +95,13 @@ describe('pinhole generate with a single-file checkpoint (sd15-single)', () => {
     expect(modules.size).toBeGreaterThan(0);
     expect(keys).toHaveLength(modules.size * 3);
     for (const m of modules) expect(m).toMatch(/^lora_unet_(down|mid|up)_blocks?_.*attentions_\d+_/);
+    // kohya's base-model metadata names and hashes the checkpoint file trained on, not its converted folder.
+    const checkpoint = readFileSync(fixture('sd15-single', cases['checkpoint'] as string));
+    expect(readSafetensorsHeader(out)['__metadata__']).toMatchObject({
+      ss_sd_model_name: path.basename(cases['checkpoint'] as string),
+      ss_sd_model_hash: createHash('sha256').update(checkpoint.subarray(0x100000, 0x110000)).digest('hex').slice(0, 8),
+      ss_new_sd_model_hash: createHash('sha256').update(checkpoint).digest('hex'),
+    });
     expect(converted()).toEqual(before);
   }, 120_000);
 });

@@ -116,7 +116,13 @@ describe('pinhole models', () => {
     const removed = await cli('models', 'remove', 'base', '--json');
     expect(removed.code, removed.stderr).toBe(0);
     expect(jsonLines(removed.stdout)).toEqual([
-      { name: 'base', kind: 'checkpoint', removed: true, usedBy: ['the default checkpoint'] },
+      {
+        name: 'base',
+        kind: 'checkpoint',
+        removed: true,
+        // The image generated above records its hash in its parameters.
+        usedBy: ['the default checkpoint', '1 generated image in the gallery'],
+      },
     ]);
     expect(existsSync(file)).toBe(false);
     expect(jsonLines((await cli('models', 'list', '--json')).stdout)).toEqual([]);

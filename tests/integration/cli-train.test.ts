@@ -2,8 +2,10 @@
  * `pinhole train` against PyTorch (sd15-tiny/training): with `--init-lora init.safetensors
  * --no-shuffle --max-grad-norm 0` and each run's settings from train.json, the per-step losses the
  * CLI prints (--json) match train.json and the written LoRA's update matches sgd/adamw.safetensors
- * (relative error < 1e-3); the file keeps the init's keys, F32 tensors, 0-d alphas and ss_* metadata.
+ * (relative error < 1e-3); the file keeps the init's keys, F32 tensors, 0-d alphas and ss_* metadata
+ * (the base model's name and kohya's two hashes included).
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,6 +30,11 @@ type Run = {
 const TRAINING = fixture('sd15-tiny/training');
 const runs = (JSON.parse(readFileSync(path.join(TRAINING, 'train.json'), 'utf8')) as { runs: Run[] }).runs;
 const INIT = path.join(TRAINING, 'init.safetensors');
+const UNET_BYTES = readFileSync(fixture('sd15-tiny/unet/diffusion_pytorch_model.safetensors'));
+const UNET_HASHES = {
+  legacy: createHash('sha256').update(UNET_BYTES.subarray(0x100000, 0x110000)).digest('hex').slice(0, 8),
+  sha256: createHash('sha256').update(UNET_BYTES).digest('hex'),
+};
 
 /** ‖(ours − init) − (ref − init)‖ / ‖ref − init‖ over all tensors. */
 function updateError(ours: LoraWeights, ref: LoraWeights, init: LoraWeights): number {
@@ -136,6 +143,9 @@ describe('pinhole train', () => {
           ss_resolution: `(${run.resolution}, ${run.resolution})`,
           ss_max_train_steps: String(run.steps),
           ss_num_train_images: '4',
+          // kohya's model_hash and calculate_sha256 of the base model: a folder's UNet weights.
+          ss_sd_model_hash: UNET_HASHES.legacy,
+          ss_new_sd_model_hash: UNET_HASHES.sha256,
         });
       } finally {
         await file.close();

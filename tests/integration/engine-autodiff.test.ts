@@ -1,145 +1,14 @@
 /**
- * Gradient rules checked against central finite differences in onnxruntime-node (CPU): each test
- * builds a small forward graph, differentiates `loss = Σ y · R` (R random, so every output element
- * matters), runs forward + backward once, and compares with (L(w + h) − L(w − h)) / 2h per element.
- * float64 (h = 1e-5, tolerance 1e-6 relative to 1 + |fd|) where ORT has float64 CPU kernels;
- * float32 (h = 1e-2, tolerance 1e-2) for Conv, ConvTranspose, Erf, InstanceNormalization, Resize.
+ * Gradient rules checked against central finite differences (tests/helpers/autodiff-fd.ts) on
+ * hand-picked shapes: float64 where ORT has float64 CPU kernels, float32 (tolerance 1e-2) for
+ * Conv, ConvTranspose, Erf, InstanceNormalization, Resize. Random shapes are in
+ * engine-autodiff-random.test.ts. What a rule does exactly at a tie or a bound (where the
+ * derivative is a choice: torch's and ORT's) is checked with exact values; whole structures last.
  */
-import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { differentiate, gradName } from '../../src-main/engine/autodiff';
-import { encodeModel, GraphBuilder, type DType, type Model, type Value } from '../../src-main/engine/graph';
-
-// 'basic': no fusions into com.microsoft ops (QuickGelu…), which are float-only.
-const OPTIONS: ort.InferenceSession.SessionOptions = {
-  executionProviders: ['cpu'],
-  intraOpNumThreads: 1,
-  graphOptimizationLevel: 'basic',
-};
-
-type FloatType = 'float32' | 'float64';
-const TOL: Record<FloatType, { h: number; tol: number }> = {
-  float64: { h: 1e-5, tol: 1e-6 },
-  float32: { h: 1e-2, tol: 1e-2 },
-};
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 4294967296;
-  };
-}
-
-const numel = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
-
-class Harness {
-  readonly b = new GraphBuilder({ name: 'fd' });
-  readonly feeds: Record<string, Float64Array | Float32Array> = {};
-  readonly dims: Record<string, number[]> = {};
-  readonly types: Record<string, FloatType> = {};
-  readonly rand: () => number;
-
-  constructor(
-    readonly dtype: FloatType,
-    seed = 1,
-  ) {
-    this.rand = rng(seed);
-  }
-
-  /** A random graph input in [lo, hi). */
-  input(name: string, dims: number[], lo = -1, hi = 1, dtype: FloatType = this.dtype): Value {
-    const data = (dtype === 'float64' ? new Float64Array(numel(dims)) : new Float32Array(numel(dims))).map(
-      () => lo + (hi - lo) * this.rand(),
-    );
-    this.feeds[name] = data;
-    this.dims[name] = dims;
-    this.types[name] = dtype;
-    return this.b.input(name, dtype, dims);
-  }
-
-  /** A random constant (frozen weight or loss weights). */
-  constant(dims: number[], dtype: DType = this.dtype): Value {
-    const values = Array.from({ length: numel(dims) }, () => this.rand() * 2 - 1);
-    return this.b.constant(values, dtype, dims);
-  }
-
-  /** loss = Σ y · R as the graph's 'loss' output. */
-  finish(y: Value): Model {
-    const shape = y.shape!.map(Number);
-    const weighted = this.b.mul(y, this.constant(shape, y.dtype));
-    const loss = this.b.reduceSum(
-      weighted,
-      shape.map((_, i) => i),
-      { keepdims: false },
-    );
-    this.b.output(loss, 'loss');
-    return this.b.build();
-  }
-
-  tensors(overrides: Record<string, Float64Array | Float32Array> = {}): Record<string, ort.Tensor> {
-    return Object.fromEntries(
-      Object.keys(this.feeds).map((k) => [
-        k,
-        new ort.Tensor(this.types[k]!, overrides[k] ?? this.feeds[k]!, this.dims[k]),
-      ]),
-    );
-  }
-}
-
-async function session(model: Model): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(encodeModel(model), OPTIONS);
-}
-
-/** Analytic gradients of the differentiated model, by wrt name. */
-async function analytic(h: Harness, model: Model, wrt: string[]): Promise<Record<string, Float64Array>> {
-  const s = await session(differentiate(model, { loss: 'loss', wrt }));
-  try {
-    const out = await s.run(h.tensors());
-    return Object.fromEntries(wrt.map((w) => [w, Float64Array.from(out[gradName(w)]!.data as Float64Array)]));
-  } finally {
-    await s.release();
-  }
-}
-
-/** Checks the analytic gradient of every wrt element against central differences. */
-async function checkGradients(h: Harness, model: Model, wrt: string[]): Promise<void> {
-  const grads = await analytic(h, model, wrt);
-  const s = await session(model);
-  const { h: step, tol } = TOL[h.dtype];
-  try {
-    const lossAt = async (name: string, data: Float64Array | Float32Array) => {
-      const out = await s.run(h.tensors({ [name]: data }));
-      return Number((out.loss!.data as Float64Array)[0]);
-    };
-    for (const w of wrt) {
-      const base = h.feeds[w]!;
-      const g = grads[w]!;
-      expect(g.length, w).toBe(base.length);
-      let worst = 0;
-      for (let i = 0; i < base.length; i++) {
-        const plus = base.slice();
-        const minus = base.slice();
-        plus[i] = base[i]! + step;
-        minus[i] = base[i]! - step;
-        const hp = plus[i]! - base[i]!;
-        const hm = base[i]! - minus[i]!;
-        const fd = ((await lossAt(w, plus)) - (await lossAt(w, minus))) / (hp + hm);
-        worst = Math.max(worst, Math.abs(g[i]! - fd) / (1 + Math.abs(fd)));
-      }
-      expect(worst, `gradient of ${w}`).toBeLessThan(tol);
-    }
-  } finally {
-    await s.release();
-  }
-}
-
-/** Builds with `build`, differentiates with respect to every input, checks. */
-async function fd(dtype: FloatType, build: (h: Harness) => Value, seed = 1, wrt?: string[]): Promise<void> {
-  const h = new Harness(dtype, seed);
-  const model = h.finish(build(h));
-  await checkGradients(h, model, wrt ?? Object.keys(h.feeds));
-}
+import { differentiate } from '../../src-main/engine/autodiff';
+import { attr, type Value } from '../../src-main/engine/graph';
+import { analytic, checkGradients, fd, Harness } from '../helpers/autodiff-fd';
 
 describe('autodiff rules against finite differences (float64)', () => {
   it('Add, Sub with broadcasting', async () => {
@@ -254,6 +123,66 @@ describe('autodiff rules against finite differences (float32: float-only kernels
   });
   it('Resize nearest 2× upsampling', async () => {
     await fd('float32', (h) => h.b.resize(h.input('x', [1, 2, 3, 4]), { scales: [1, 1, 2, 2] }));
+  });
+});
+
+/** A fill that yields `values` one after the other. */
+function inOrder(values: readonly number[]): () => number {
+  let k = 0;
+  return () => values[k++]!;
+}
+
+/** Gradients of loss = Σ y (every output element weighs 1), for exact checks at ties. */
+async function sumGradients(build: (h: Harness) => Value, wrt: string[]): Promise<Record<string, number[]>> {
+  const h = new Harness('float64');
+  const y = build(h);
+  const all = y.shape!.map((_, i) => i);
+  h.b.output(all.length > 0 ? h.b.reduceSum(y, all, { keepdims: false }) : y, 'loss');
+  const grads = await analytic(h, h.b.build(), wrt);
+  return Object.fromEntries(wrt.map((w) => [w, [...grads[w]!]]));
+}
+
+describe('autodiff at ties and bounds (where the derivative is a choice)', () => {
+  it('Max/Min split the gradient evenly among equal inputs (torch.maximum, ORT Min/Max grad)', async () => {
+    const at = (name: string, values: number[]) => (h: Harness) => h.inputOf(name, [values.length], inOrder(values));
+    const g = await sumGradients(
+      (h) => h.b.max(at('a', [1, 2, 3, 0])(h), at('b', [1, 5, 3, 0])(h), at('c', [0, 0, 3, 0])(h)),
+      ['a', 'b', 'c'],
+    );
+    expect(g).toEqual({ a: [0.5, 0, 1 / 3, 1 / 3], b: [0.5, 1, 1 / 3, 1 / 3], c: [0, 0, 1 / 3, 1 / 3] });
+    const m = await sumGradients((h) => h.b.min(at('a', [1, 2])(h), at('b', [1, 5])(h)), ['a', 'b']);
+    expect(m).toEqual({ a: [0.5, 1], b: [0.5, 0] });
+  });
+
+  it('ReduceMax/ReduceMin split the gradient evenly among tied maxima (torch.amax/amin)', async () => {
+    const values = [1, 3, 3, 2, -1, -1];
+    const fill = (h: Harness) => h.inputOf('x', [2, 3], inOrder(values));
+    expect(await sumGradients((h) => h.b.reduceMax(fill(h), [1]), ['x'])).toEqual({ x: [0, 0.5, 0.5, 1, 0, 0] });
+    expect(await sumGradients((h) => h.b.reduceMin(fill(h), [1], { keepdims: false }), ['x'])).toEqual({
+      x: [1, 0, 0, 0, 0.5, 0.5],
+    });
+  });
+
+  it('Clip passes the gradient to x at the bounds (inclusive, torch.clamp); a bound gets it only past itself', async () => {
+    const values = [-2, -1, 0, 1, 2];
+    const g = await sumGradients(
+      (h) =>
+        h.b.node('Clip', [
+          h.inputOf('x', [5], inOrder(values)),
+          h.inputOf('min', [], () => -1),
+          h.inputOf('max', [], () => 1),
+        ])[0]!,
+      ['x', 'min', 'max'],
+    );
+    expect(g).toEqual({ x: [0, 1, 1, 1, 0], min: [1], max: [1] });
+  });
+
+  it('refuses Pad in wrap mode, naming the node', () => {
+    const h = new Harness('float64', 1, 19);
+    const y = h.b.node('Pad', [h.input('x', [3]), h.b.ints([1, 1])], { mode: attr.string('wrap') })[0]!;
+    expect(() => differentiate(h.finish(y), { loss: 'loss', wrt: ['x'] })).toThrow(
+      /Pad '.*': mode wrap has no gradient rule/,
+    );
   });
 });
 

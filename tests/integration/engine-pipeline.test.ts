@@ -1,11 +1,15 @@
 /**
  * The pipelines against the fixtures' references (diffusers + PyTorch CPU): sd15-tiny's text encoder, UNet
  * forward and two txt2img runs; sdxl-tiny's embeddings and two txt2img runs (one without a negative prompt, one
- * not square); determinism, the PNG `parameters` chunk, batches, cancel, previews and model-folder errors.
+ * not square); determinism, the PNG `parameters` chunk, batches, guidance skipped at CFG ≤ 1 (what reached the
+ * UNet, recorded), clip skip on an export without hidden states (against the export's own inner layer), cancel,
+ * previews and model-folder errors.
  */
 import { mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as ort from 'onnxruntime-node';
+import { encodeModel, extractSubgraph, loadModel } from '../../src-main/engine/graph';
 import { parseInfotext, readPngText } from '../../src-main/engine/image';
 import {
   Engine,
@@ -19,7 +23,8 @@ import { probeModelBytes } from '../../src-main/engine/runtime';
 import { ClipTokenizer } from '../../src-main/engine/text';
 import { expectRgbClose, readReferenceFile, referenceRequest, type ReferenceRun } from '../helpers/reference-images';
 import { FIXTURES } from '../helpers/fixtures';
-import { readFloat32 } from '../helpers/onnx';
+import { readFloat32, runOnnx } from '../helpers/onnx';
+import { recordingBackend } from '../helpers/recording-backend';
 import { makeTempDir } from '../helpers/temp-dir';
 
 const SD15 = path.join(FIXTURES, 'sd15-tiny');
@@ -37,9 +42,11 @@ const maxAbs = (a: Float32Array, b: Float32Array): number => {
 
 const requestFor = (model: string, run: Run): GenerateRequest => referenceRequest(model, run);
 
-// Derived models (none expected here) go to a private cache, not the shared default under the temp folder.
+// Derived models (the clip-skip text encoder) go to a private cache, not the shared default under the temp folder.
 const engineCache = makeTempDir('pinhole-engine-cache-');
-const engine = new Engine({ cacheDir: engineCache.dir });
+// Every run's feeds are recorded, so tests can check what reached the UNet.
+const recorder = recordingBackend();
+const engine = new Engine({ cacheDir: engineCache.dir, backend: recorder.backend });
 afterAll(async () => {
   await engine.dispose();
   engineCache.cleanup();
@@ -153,12 +160,79 @@ describe('sd15-tiny', () => {
     expect(parseInfotext(batched.images[1]!.parameters).params).toMatchObject({ 'Batch size': '2', 'Batch pos': '1' });
   });
 
-  it('skips guidance at cfg ≤ 1 and rejects clip skip on an encoder without hidden states', async () => {
-    const result = await engine.generate({ ...requestFor(SD15, ref.runs[0]!), steps: 2, cfgScale: 1 });
-    expect(result.images).toHaveLength(1);
-    await expect(engine.generate({ ...requestFor(SD15, ref.runs[0]!), steps: 2, clipSkip: 2 })).rejects.toThrow(
-      /without hidden_states outputs/,
-    );
+  it('skips guidance at cfg ≤ 1: one UNet pass per step at batch 1, the negative prompt unused', async () => {
+    const unetFile = path.join(SD15, 'unet', 'model.onnx');
+    const unetBatches = async (request: GenerateRequest) => {
+      recorder.clear();
+      const result = await engine.generate(request);
+      const runs = recorder.runs.filter((r) => r.file === unetFile);
+      return {
+        result,
+        batches: runs.map((r) => [r.feeds['sample']!.dims[0], r.feeds['encoder_hidden_states']!.dims[0]]),
+      };
+    };
+    const base = { ...requestFor(SD15, ref.runs[0]!), steps: 3 };
+    // With guidance the negative prompt is the first half of a doubled batch, so the check below can fail.
+    expect((await unetBatches(base)).batches).toEqual([
+      [2, 2],
+      [2, 2],
+      [2, 2],
+    ]);
+    for (const cfgScale of [1, 0]) {
+      const a = await unetBatches({ ...base, cfgScale });
+      expect(a.batches).toEqual([
+        [1, 1],
+        [1, 1],
+        [1, 1],
+      ]);
+      const b = await unetBatches({ ...base, cfgScale, negativePrompt: 'an entirely different negative prompt' });
+      expect(Buffer.from(a.result.images[0]!.image.data).equals(Buffer.from(b.result.images[0]!.image.data))).toBe(
+        true,
+      );
+      expect(maxAbs(a.result.latents[0]!, b.result.latents[0]!)).toBe(0);
+    }
+  });
+
+  it("clip skip on an export without hidden_states: builds the encoder from its weights, matching the export's own layers", async () => {
+    const prompt = ref['prompt'] as string;
+    // The reference: the third-party export itself, its final layer norm rewired from the last encoder layer's
+    // output to the penultimate one's (A1111 / diffusers clip skip 2 = final_layer_norm(hidden_states[-2])),
+    // then cut down to the part that computes `last_hidden_state`.
+    const layers = (
+      JSON.parse(readFileSync(path.join(SD15, 'text_encoder', 'config.json'), 'utf8')) as Record<string, number>
+    )['num_hidden_layers']!;
+    const model = await loadModel(path.join(SD15, 'text_encoder', 'model.onnx'));
+    const lastLayer = `/text_model/layers.${layers - 1}/Add_1_output_0`;
+    const penultimate = `/text_model/layers.${layers - 2}/Add_1_output_0`;
+    expect(model.graph.nodes.some((n) => n.outputs.includes(penultimate))).toBe(true);
+    let rewired = 0;
+    for (const node of model.graph.nodes) {
+      if (!node.name.startsWith('/text_model/final_layer_norm/')) continue;
+      node.inputs = node.inputs.map((input) => (input === lastLayer ? (rewired++, penultimate) : input));
+    }
+    expect(rewired).toBe(2); // the mean and the centring
+    model.graph = extractSubgraph(model.graph, ['input_ids'], ['last_hidden_state']);
+    const ids = (await ClipTokenizer.fromModelFolder(SD15)).encodePadded(prompt).ids;
+    const out = await runOnnx(encodeModel(model), {
+      input_ids: new ort.Tensor('int32', Int32Array.from(ids), [1, 77]),
+    });
+    const reference = out['last_hidden_state']!.data as Float32Array;
+
+    const pipeline = await engine.pipeline(SD15);
+    const skipped = await (await pipeline.promptEncoder(2, true)).encode(prompt);
+    const diff = maxAbs(skipped.hidden, reference);
+    console.info(`clip skip 2 vs the export's penultimate layer + its final layer norm: max |Δ| ${diff}`);
+    expect(diff).toBeLessThan(1e-4);
+    // Clip skip changes the conditioning (so the comparison above can fail).
+    const last = await (await pipeline.promptEncoder(1, true)).encode(prompt);
+    expect(maxAbs(last.hidden, reference)).toBeGreaterThan(1e-2);
+    // The built encoder lives in the engine's cache, not in the model folder.
+    const built = pipeline.sessionFilesOutside().filter((f) => f.includes(`${path.sep}text-encoder-hidden${path.sep}`));
+    expect(built).toHaveLength(1);
+    expect(built[0]!.startsWith(engineCache.dir)).toBe(true);
+
+    const result = await engine.generate({ ...requestFor(SD15, ref.runs[0]!), steps: 2, clipSkip: 2 });
+    expect(parseInfotext(result.images[0]!.parameters).params['Clip skip']).toBe('2');
   });
 
   it('reports progress with previews, and cancels between steps', async () => {
@@ -311,6 +385,15 @@ describe('model folder errors', () => {
     await expect(engine.generate(request(garbage))).rejects.toMatchObject({
       code: 'IMPORT_REJECTED',
       message: expect.stringContaining('garbage-unet/unet/model.onnx'),
+    });
+    // Clip skip with an export lacking hidden_states and no text-encoder weights to build an encoder from.
+    const noTextWeights = modelWith('no-text-weights', []);
+    rmSync(path.join(noTextWeights, 'text_encoder', 'model.safetensors')); // the link, not the fixture
+    await expect(engine.generate({ ...request(noTextWeights), clipSkip: 2 })).rejects.toMatchObject({
+      code: 'INVALID_PARAMS',
+      message: expect.stringMatching(
+        /without hidden_states outputs, so it cannot give an inner layer \(clip skip\), and .* has no text_encoder\/config\.json \+ text_encoder\/model\.safetensors/,
+      ),
     });
     // No ONNX encoder and no VAE weights to build one from (with the weights, the encoder is built instead).
     const noEncoder = modelWith('no-encoder', ['vae_encoder', 'vae']);

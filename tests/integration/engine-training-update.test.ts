@@ -3,7 +3,8 @@
  * (`clipGradNorm` + `AdamW` / `Sgd` in optimizers.ts, themselves checked against torch's formulas and
  * the PyTorch fixture runs): two steps on sd15-tiny from the same LoRA, gradients taken from the plain
  * training graph and updated in JS on one side, one `LoraTrainer.step` per step on the other — with
- * global-norm clipping active, so the clipping coefficient is exercised too.
+ * global-norm clipping active, so the clipping coefficient is exercised too, and SGD's L2 weight decay
+ * (torch's `weight_decay`, added to the clipped gradient).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gradName } from '../../src-main/engine/autodiff';
@@ -73,6 +74,7 @@ describe('the optimizer update in the training graph', () => {
   for (const [name, make, maxGradNorm] of [
     ['adamw, clipped', () => new AdamW({ lr: 1e-3, weightDecay: 0.01 }), 0.01],
     ['sgd, not clipped', () => new Sgd(0.5), 0],
+    ['sgd with weight decay, clipped', () => new Sgd(0.5, 0.1), 0.01],
   ] as const) {
     it(`${name}: matches the JS reference over two steps`, async () => {
       const backend = createOrtBackend();

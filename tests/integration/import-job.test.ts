@@ -4,6 +4,7 @@ import sharp from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ImportFileResult } from '../../src-shared/api';
 import { PinholeError } from '../../src-shared/errors';
+import { insertPngText } from '../../src-main/engine/image';
 import {
   createImportJobHandler,
   IMPORT_JOB_KIND,
@@ -159,6 +160,45 @@ describe('import job', () => {
     const meta = await sharp(stored).metadata();
     expect([meta.width, meta.height, meta.exif, meta.orientation]).toEqual([80, 120, undefined, undefined]);
     expect(detail.metadata).toMatchObject({ originalFormat: 'jpeg', originalWidth: 120, originalHeight: 80 });
+  });
+
+  it("keeps a PNG's A1111 parameters: the prompts shown and searchable, the text for re-running", async () => {
+    const parameters = [
+      'a lighthouse on a cliff,',
+      'golden hour',
+      'Negative prompt: blurry, (low quality:1.3)',
+      'Steps: 20, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 6, Seed: 1234, Size: 512x768, ' +
+        'Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Version: v1.10.1',
+    ].join('\n');
+    const png = insertPngText(await makeImage({ width: 64, height: 96, format: 'png', seed: 12 }), { parameters });
+    writeFileSync(path.join(input, 'a1111.png'), png);
+    // Unicode text comes as iTXt, as PIL (and so A1111) writes it.
+    const unicode = '灯台 🌅\nSteps: 8, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 64x64';
+    const png2 = insertPngText(await makeImage({ width: 64, height: 64, format: 'png', seed: 13 }), {
+      parameters: unicode,
+    });
+    writeFileSync(path.join(input, 'itxt.png'), png2);
+    // A PNG with some other text is imported as before: no prompt.
+    const plain = insertPngText(await makeImage({ width: 64, height: 64, format: 'png', seed: 14 }), {
+      Comment: 'made with a paint program',
+    });
+    writeFileSync(path.join(input, 'plain.png'), plain);
+    const run = await runImport({
+      dataset: 'Rex',
+      paths: ['a1111.png', 'itxt.png', 'plain.png'].map((f) => path.join(input, f)),
+    });
+    const [a, b, c] = t.library.importResults(run.jobId).map((r) => t.library.getImage(r.sha256!));
+    expect(a).toMatchObject({
+      prompt: 'a lighthouse on a cliff,\ngolden hour',
+      negativePrompt: 'blurry, (low quality:1.3)',
+      metadata: { originalFormat: 'png', parameters },
+    });
+    expect(b).toMatchObject({ prompt: '灯台 🌅', negativePrompt: null, metadata: { parameters: unicode } });
+    expect(c!.prompt).toBeNull();
+    expect(c!.metadata['parameters']).toBeUndefined();
+    // The stored file itself carries no text (all metadata but the ICC profile is dropped).
+    expect((await sharp(readFileSync(t.library.imagePath(a!.sha256)!.path)).metadata()).comments).toBeUndefined();
+    expect(t.library.galleryQuery({ limit: 10, search: 'lighthouse' }).items.map((i) => i.sha256)).toEqual([a!.sha256]);
   });
 
   it('dedupes: the same file twice, the same content under another name', async () => {

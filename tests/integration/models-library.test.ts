@@ -210,6 +210,39 @@ describe('models library', () => {
     expect(library.resolve(path.join(tmp.dir, 'tiny.safetensors'))).toBeNull();
   });
 
+  it('stores a checkpoint’s prediction override, editable; other kinds have none', async () => {
+    const loraFile = path.join(tmp.dir, 'style.safetensors');
+    writeSafetensors(loraFile, { 'lora_unet_x.lora_down.weight': [0.1], 'lora_unet_x.lora_up.weight': [0.2] });
+    const lora = await importModelFile(library.importDeps, {
+      path: loraFile,
+      file: 'style.safetensors',
+      source: 'file',
+      origin: loraFile,
+      prediction: 'v_prediction',
+      tmp: path.join(home.tmp, 'test-lora.part'),
+    });
+    expect(lora).toMatchObject({ status: 'imported', kind: 'lora' });
+    const checkpoint = await importModelFile(library.importDeps, {
+      path: path.join(tmp.dir, 'tiny.safetensors'),
+      file: 'tiny.safetensors',
+      source: 'file',
+      origin: 'tiny.safetensors',
+      prediction: 'v_prediction',
+      tmp: path.join(home.tmp, 'test-checkpoint.part'),
+    });
+    expect(checkpoint).toMatchObject({ status: 'imported', kind: 'checkpoint' });
+    expect(library.list().map((m) => [m.kind, m.prediction])).toEqual([
+      ['checkpoint', 'v_prediction'],
+      ['lora', null],
+    ]);
+    const id = library.resolve('tiny', 'checkpoint')!.record.id;
+    expect(library.setPrediction(id, 'epsilon').prediction).toBe('epsilon');
+    expect(library.setPrediction(id, null).prediction).toBeNull();
+    expect(() => library.setPrediction(library.resolve('style', 'lora')!.record.id, 'epsilon')).toThrow(
+      expect.objectContaining({ code: 'INVALID_PARAMS' }),
+    );
+  });
+
   it('renames a model and its file; a name taken in its kind is a conflict and changes nothing', async () => {
     await importOne(path.join(tmp.dir, 'tiny.safetensors'));
     // The same weights with other metadata: another file (another hash) of the same kind.

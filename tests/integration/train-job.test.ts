@@ -3,9 +3,11 @@
  * a library dataset as the data (`--dataset`), the --json event lines (caching, steps with the
  * smoothed loss, checkpoints, done with the suggested best), `--resume` continuing from the
  * `<out>.checkpoints/` folder, and over the API: pause → paused with a checkpoint, resume → the
- * run ends with every step, "use this one" and the training media route.
+ * run ends with every step, its LoRA in the models library, "use this one" (the library model takes
+ * the checkpoint) and the training media route; cancel → resume continues as a new job to the end.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { methods, type MethodName, type ParamsOf, type ResultOf, type TrainArtifacts } from '../../src-shared/api';
@@ -15,6 +17,7 @@ import { makeTempDir } from '../helpers/temp-dir';
 
 const MODEL = fixture('sd15-tiny');
 const IMAGES = fixture('sd15-tiny/training/images');
+const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
 /** The bias-corrected EMA (β = 0.9), computed directly from its definition. */
 function ema(losses: number[], n: number): number {
@@ -129,7 +132,7 @@ describe('training as a job', () => {
     expect(missing.stderr).toMatch(/No dataset named "Nobody"/);
   }, 60_000);
 
-  it('over the API: pause keeps a checkpoint, resume finishes every step, a checkpoint can be used', async () => {
+  it('over the API: pause and resume, the LoRA in the library, a checkpoint used, cancel and resume', async () => {
     const server = await startServe(path.join(tmp.dir, 'serve-home'), [], env());
     const call = async <M extends MethodName>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>> => {
       const res = await fetch(`${new URL(server.url).origin}/api/call/${method}`, {
@@ -180,11 +183,47 @@ describe('training as a job', () => {
       expect(done.attempts).toBe(1);
       expect(result.artifacts.checkpoints.map((c) => c.step)).toContain(pausedAt.step);
 
+      // A Train-page run (no `out`) moved its LoRA into the models library: the result names the library's file,
+      // nothing is left in <data home>/loras/, and the Generate page's picker lists it.
+      const serveHome = path.join(tmp.dir, 'serve-home');
+      expect(path.dirname(result.file)).toBe(path.join(serveHome, 'models', 'loras'));
+      expect(existsSync(path.join(serveHome, 'loras'))).toBe(true);
+      expect(readdirSync(path.join(serveHome, 'loras'))).toEqual([]);
+      const listed = (await call('models.list', { kind: 'lora' })).filter((m) => m.source === 'trained');
+      expect(listed).toHaveLength(1);
+      expect(listed[0]).toMatchObject({ path: result.file, name: 'images', sha256: sha256(result.file) });
+
+      // "Use this one": the library model keeps its name and takes the checkpoint's bytes.
       const used = await call('train.useCheckpoint', { jobId, step: pausedAt.step });
-      expect(used).toEqual({ file: result.file, step: pausedAt.step });
+      expect(used).toEqual({ file: result.file, step: pausedAt.step, name: 'images' });
       expect(readFileSync(result.file).equals(readFileSync(pausedAt.file))).toBe(true);
+      const [kept] = (await call('models.list', { kind: 'lora' })).filter((m) => m.source === 'trained');
+      expect(kept).toMatchObject({ id: listed[0]!.id, name: 'images', sha256: sha256(pausedAt.file) });
+
+      // Cancel keeps the last checkpoint; resume carries the run on as a new job from it, to the end.
+      const run2 = await call('train.start', {
+        request: { model: MODEL, images: IMAGES, steps: 12, resolution: 64, seed: '6' },
+      });
+      await until(async () => ((await call('jobs.get', { jobId: run2.jobId })).progress?.step ?? 0) >= 1, 120_000);
+      await call('jobs.cancel', { jobId: run2.jobId });
+      await until(async () => (await call('jobs.get', { jobId: run2.jobId })).state === 'canceled');
+      const canceled = await call('jobs.get', { jobId: run2.jobId });
+      const keptAt = canceled.progress!.artifacts!.checkpoints.at(-1)!.step;
+      const next = await call('train.resume', { jobId: run2.jobId });
+      expect(next.id).not.toBe(run2.jobId);
+      expect(next.kind).toBe('train');
+      // One continuation at a time: a second resume of the same run is refused.
+      await expect(call('train.resume', { jobId: run2.jobId })).rejects.toThrow(/already goes on as job/);
+      await until(async () => (await call('jobs.get', { jobId: next.id })).state === 'succeeded', 120_000);
+      const continued = (await call('jobs.get', { jobId: next.id })).result as Result & { resumedFrom?: number };
+      expect(continued.resumedFrom).toBe(keptAt);
+      expect(continued.steps).toBe(12);
+      expect(continued.losses).toHaveLength(12);
+      // It wrote into the cancelled run's folder: the checkpoint it resumed from is among its artifacts.
+      expect(continued.artifacts.checkpoints.map((c) => c.step)).toContain(keptAt);
+      expect(path.basename(path.dirname(continued.artifacts.checkpoints[0]!.file))).toBe(run2.jobId);
     } finally {
       await server.stop();
     }
-  }, 180_000);
+  }, 300_000);
 });

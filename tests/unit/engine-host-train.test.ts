@@ -75,10 +75,13 @@ describe('training on the wire', () => {
     expect(() => fromWireTrainRequest({ ...wire, sampleSeed: '1.5' })).toThrow(/sampleSeed/);
   });
 
-  it('the host sends each event, then the result', async () => {
+  it('the host frees idle generation sessions, sends each event, then the result', async () => {
     const sent: ChildMessage[] = [];
     let seen: TrainRequest | undefined;
-    const host = new EngineHost({} as Engine, { send: (m) => sent.push(m) }, async (req, options) => {
+    let released = 0;
+    const engine = { releaseMemory: async () => released++ } as unknown as Engine;
+    const host = new EngineHost(engine, { send: (m) => sent.push(m) }, async (req, options) => {
+      expect(released).toBe(1);
       seen = req;
       for (const e of events) options.onEvent?.(e);
       return result;

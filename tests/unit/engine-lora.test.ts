@@ -44,6 +44,16 @@ describe('optimizers', () => {
     expect(opt.steps).toBe(1);
   });
 
+  it('SGD with weight decay: p − lr·(g + wd·p), as torch.optim.SGD(weight_decay=wd) (by hand)', () => {
+    // Values exact in float32, so the hand result is exact too.
+    const p = Float32Array.of(1, -2, 0.5);
+    const opt = new Sgd(0.5, 0.5);
+    opt.step([p], [Float32Array.of(0.25, -0.5, 1)]);
+    // 1 − 0.5·(0.25 + 0.5) = 0.625; −2 − 0.5·(−0.5 − 1) = −1.25; 0.5 − 0.5·(1 + 0.25) = −0.125
+    expect(Array.from(p)).toEqual([0.625, -1.25, -0.125]);
+    expect(opt.nextFactors()).toEqual({ lr: 0.5, wd: 0.5 });
+  });
+
   it('AdamW: decoupled decay, bias-corrected moments (two steps by hand)', () => {
     const [lr, wd, b1, b2, eps] = [0.1, 0.01, 0.9, 0.999, 1e-8];
     const p = Float32Array.of(1, -1);

@@ -34,6 +34,48 @@ const sources = (over: Partial<FamilySources>): FamilySources => ({
   ...over,
 });
 
+/** `scheduler/scheduler_config.json` of stabilityai/sd-turbo, as published with its diffusers weights. */
+const SD_TURBO_SCHEDULER = {
+  _class_name: 'EulerDiscreteScheduler',
+  _diffusers_version: '0.24.0.dev0',
+  beta_end: 0.012,
+  beta_schedule: 'scaled_linear',
+  beta_start: 0.00085,
+  clip_sample: false,
+  interpolation_type: 'linear',
+  num_train_timesteps: 1000,
+  prediction_type: 'epsilon',
+  sample_max_value: 1.0,
+  set_alpha_to_one: false,
+  sigma_max: null,
+  sigma_min: null,
+  skip_prk_steps: true,
+  steps_offset: 1,
+  timestep_spacing: 'trailing',
+  timestep_type: 'discrete',
+  trained_betas: null,
+  use_karras_sigmas: false,
+};
+
+/** `scheduler/scheduler_config.json` of stabilityai/sdxl-turbo. */
+const SDXL_TURBO_SCHEDULER = {
+  _class_name: 'EulerAncestralDiscreteScheduler',
+  _diffusers_version: '0.24.0.dev0',
+  beta_end: 0.012,
+  beta_schedule: 'scaled_linear',
+  beta_start: 0.00085,
+  clip_sample: false,
+  interpolation_type: 'linear',
+  num_train_timesteps: 1000,
+  prediction_type: 'epsilon',
+  sample_max_value: 1.0,
+  set_alpha_to_one: false,
+  skip_prk_steps: true,
+  steps_offset: 1,
+  timestep_spacing: 'trailing',
+  trained_betas: null,
+};
+
 describe('family detection', () => {
   it('tells SD 1.x, SD 2.x (v-prediction), SDXL apart', () => {
     expect(detectTraits(sources({ unetConfig: { cross_attention_dim: 768 } }))).toMatchObject({
@@ -64,17 +106,49 @@ describe('family detection', () => {
     });
   });
 
-  it('recognises Turbo, LCM and inpainting models', () => {
-    const turbo = { _class_name: 'EulerAncestralDiscreteScheduler', timestep_spacing: 'trailing' };
-    expect(detectTraits(sources({ schedulerConfig: turbo, hasSecondEncoder: true }))).toMatchObject({
-      variant: 'turbo',
-      label: 'SDXL-Turbo',
-      recommended: { steps: 1, cfgScale: 0 },
-    });
-    expect(detectTraits(sources({ schedulerConfig: turbo, unetConfig: { cross_attention_dim: 1024 } }))).toMatchObject({
+  it('recognises SD-Turbo and SDXL-Turbo from the configs they ship on the Hub', () => {
+    // stabilityai/sd-turbo: EulerDiscreteScheduler (not ancestral) with trailing spacing, SD 2.1's 1024-wide UNet.
+    const sdTurbo = detectTraits(
+      sources({
+        modelIndex: { _class_name: 'StableDiffusionPipeline', scheduler: ['diffusers', 'EulerDiscreteScheduler'] },
+        schedulerConfig: SD_TURBO_SCHEDULER,
+        unetConfig: { cross_attention_dim: 1024 },
+      }),
+    );
+    expect(sdTurbo).toMatchObject({
+      family: 'sd2',
       variant: 'turbo',
       label: 'SD-Turbo',
+      predictionType: 'epsilon',
+      recommended: { sampler: 'euler', steps: 1, cfgScale: 0 },
     });
+    // stabilityai/sdxl-turbo: EulerAncestralDiscreteScheduler with trailing spacing.
+    const sdxlTurbo = detectTraits(
+      sources({
+        modelIndex: { _class_name: 'StableDiffusionXLPipeline', force_zeros_for_empty_prompt: true },
+        schedulerConfig: SDXL_TURBO_SCHEDULER,
+        unetConfig: { addition_embed_type: 'text_time', cross_attention_dim: 2048 },
+        hasSecondEncoder: true,
+      }),
+    );
+    expect(sdxlTurbo).toMatchObject({
+      family: 'sdxl',
+      variant: 'turbo',
+      label: 'SDXL-Turbo',
+      recommended: { sampler: 'euler_a', steps: 1, cfgScale: 0 },
+    });
+    // The same schedulers with their usual spacing, or trailing spacing for zero-terminal-SNR: ordinary models.
+    for (const schedulerConfig of [
+      { ...SD_TURBO_SCHEDULER, timestep_spacing: 'leading' },
+      { ...SDXL_TURBO_SCHEDULER, timestep_spacing: 'linspace' },
+      { ...SDXL_TURBO_SCHEDULER, prediction_type: 'v_prediction', rescale_betas_zero_snr: true },
+      { ...SD_TURBO_SCHEDULER, _class_name: 'DDIMScheduler' },
+    ]) {
+      expect(detectTraits(sources({ schedulerConfig })).variant).toBe('base');
+    }
+  });
+
+  it('recognises LCM and inpainting models', () => {
     expect(detectTraits(sources({ unetConfig: { time_cond_proj_dim: 256 } }))).toMatchObject({
       variant: 'lcm',
       recommended: { sampler: 'lcm', cfgScale: 8.5 },
@@ -232,7 +306,7 @@ function fakeEncoder(channels: number, layers: number, withProjection: boolean):
     release: async () => {},
   };
   return new ModelSession(
-    { reload: async () => raw, touch: () => {} },
+    { reload: async () => raw, touch: () => {}, releaseIdle: async () => 0 },
     'k',
     'fake.onnx',
     { executionProvider: 'cpu' },

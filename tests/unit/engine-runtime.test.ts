@@ -300,6 +300,40 @@ describe('session cache', () => {
     expect(state.releases).toEqual(['oa.onnx']);
   });
 
+  it('frees the idle sessions and retries once when a run runs out of memory', async () => {
+    const { backend, state } = countingBackend();
+    let failures = 1;
+    const tight: InferenceBackend = {
+      ...backend,
+      async createSession(model, opts) {
+        const raw = await backend.createSession(model, opts);
+        if (!String(model).endsWith('unet.onnx')) return raw;
+        return {
+          ...raw,
+          run: (feeds, fetches) =>
+            failures-- > 0
+              ? Promise.reject(new Error('Failed to allocate memory for requested buffer of size 1073741824'))
+              : raw.run(feeds, fetches),
+        };
+      },
+    };
+    const cache = new SessionCache(tight);
+    const encoder = await cache.get(file('encoder.onnx', 10), options);
+    const unet = await cache.get(file('unet.onnx', 10), options);
+    const feeds = { x: { type: 'int64' as const, data: BigInt64Array.of(1n), dims: [1] } };
+    await expect(unet.run(feeds)).resolves.toHaveProperty('y');
+    // The idle encoder made room; the UNet itself stayed loaded.
+    expect(state.releases).toEqual(['encoder.onnx']);
+    expect(encoder.loaded).toBe(false);
+    expect(unet.loaded).toBe(true);
+    // Nothing left to free: the error says what to lower instead of retrying forever.
+    failures = 2;
+    await expect(unet.run(feeds)).rejects.toThrow(/Out of memory .*unet\.onnx/);
+    // A released session reloads when used.
+    await expect(encoder.run(feeds)).resolves.toHaveProperty('y');
+    expect(state.loads.filter((n) => n === 'encoder.onnx')).toHaveLength(2);
+  });
+
   it('turns running out of memory mid-run into an error that says what to lower', async () => {
     const { backend } = countingBackend();
     const failing: InferenceBackend = {

@@ -29,6 +29,7 @@ const record = (over: Partial<ModelRecord>): ModelRecord => ({
   addedAt: 0,
   lastUsedAt: null,
   isDefault: false,
+  prediction: null,
   ...over,
 });
 
@@ -70,6 +71,16 @@ describe('what uses a model', () => {
     expect(jobUses(job({ model: '/c.safetensors', prompt: 'x' }), checkpoint, '/c.safetensors')).toBe(true);
     expect(jobUses(job({ model: '/other', prompt: 'x' }), checkpoint, '/c.safetensors')).toBe(false);
     expect(jobUses({ ...job({}), params: null }, checkpoint, '/c.safetensors')).toBe(false);
+  });
+
+  it('finds a separate VAE by name or path, and only as the VAE', () => {
+    const vae = record({ kind: 'vae', name: 'Sharp', storedPath: 'models/vae/Sharp.safetensors' });
+    const vaeFile = '/home/models/vae/Sharp.safetensors';
+    expect(jobUses(job({ model: 'm', prompt: 'x', vae: 'sharp' }), vae, vaeFile)).toBe(true);
+    expect(jobUses(job({ model: 'm', prompt: 'x', vae: vaeFile }), vae, vaeFile)).toBe(true);
+    expect(jobUses(job({ model: 'm', prompt: 'x', vae: 'other' }), vae, vaeFile)).toBe(false);
+    // A checkpoint named like the VAE is not the VAE.
+    expect(jobUses(job({ model: 'Sharp', prompt: 'x' }), vae, vaeFile)).toBe(false);
   });
 
   it('finds embeddings by their word in a prompt, not inside other words', () => {

@@ -153,7 +153,16 @@ describe('the train job', () => {
       t.home,
     );
     const ctx = fakeContext<unknown>('job_c');
-    await handler.run(ctx, { request: { model: '/m', images: '/imgs', out: '/o/x.safetensors', seed: '3' } });
+    const first = await handler.run(ctx, {
+      request: { model: '/m', images: '/imgs', out: '/o/x.safetensors', seed: '3' },
+    });
+    // The step log: each step once, with every field (no rate and no ETA before a second step).
+    expect(first.stepLog.map((r) => [r.step, r.stepsPerSec, r.etaMs])).toEqual([
+      [1, null, null],
+      [2, 2, 1000],
+    ]);
+    expect(first.stepLog[1]).toMatchObject({ totalSteps: 4, loss: 0.3, lr: 1e-4, gradNorm: 1 });
+    expect(first.stepLog[1]!.smoothLoss).toBeCloseTo((0.1 * 0.9 * 0.5 + 0.1 * 0.3) / (1 - 0.81), 14);
     const calls = ctx.progressCalls as (JobProgress & { artifacts?: TrainArtifacts })[];
     const steps = calls.filter((c) => c.metrics?.['loss'] !== undefined && c.message?.startsWith('loss'));
     // Step 1 arrived twice from the engine and is reported once; step 2's report is repeated with
@@ -162,7 +171,8 @@ describe('the train job', () => {
     expect([...new Set(steps.map((c) => c.step))]).toEqual([1, 2]);
     const { smoothLoss, ...rest } = steps[1]!.metrics!;
     expect(smoothLoss).toBeCloseTo((0.1 * 0.9 * 0.5 + 0.1 * 0.3) / (1 - 0.81), 14);
-    expect(rest).toEqual({ loss: 0.3, lr: 1e-4, gradNorm: 1, stepsPerSec: 2 }); // one step in 500 ms
+    // One step in 500 ms; two steps left at that rate.
+    expect(rest).toEqual({ loss: 0.3, lr: 1e-4, gradNorm: 1, stepsPerSec: 2, etaMs: 1000 });
     expect(calls[0]).toMatchObject({ step: 0, total: 1000, metrics: { cachingDone: 1, cachingTotal: 2 } });
     const last = calls.at(-1)!;
     expect(last.artifacts).toEqual({
@@ -233,9 +243,11 @@ describe('training artifacts', () => {
       expect(trainingMediaFile(canceled, name)).toBeNull();
     }
 
-    await expect(useTrainCheckpoint(job('running', artifacts, false), 2, out)).rejects.toThrow(/still going/);
-    await expect(useTrainCheckpoint(canceled, 3, out)).rejects.toThrow(/no checkpoint at step 3/);
-    expect(await useTrainCheckpoint(job('succeeded', artifacts, true), 2, out)).toEqual({ file: out, step: 2 });
+    // Without a library to keep it in, the chosen checkpoint is copied over the run's output file.
+    const run = { out, request: {} };
+    await expect(useTrainCheckpoint(job('running', artifacts, false), 2, run)).rejects.toThrow(/still going/);
+    await expect(useTrainCheckpoint(canceled, 3, run)).rejects.toThrow(/no checkpoint at step 3/);
+    expect(await useTrainCheckpoint(job('succeeded', artifacts, true), 2, run)).toEqual({ file: out, step: 2 });
     expect(readFileSync(out, 'utf8')).toBe('checkpoint 2');
     expect(existsSync(`${out}.partial`)).toBe(false);
   });

@@ -70,13 +70,14 @@ describe('training settings: explicit › preset › defaults', () => {
     expect(resolveTrainSettings({ ...base, preset: 'sd1', rank: 4, alpha: 2 })).toMatchObject({ rank: 4, alpha: 2 });
   });
 
-  it('refuses both or neither data source, sampling without prompts, SGD with weight decay', () => {
+  it('refuses both or neither data source, sampling without prompts; SGD takes weight decay (L2, as torch)', () => {
     expect(TrainParams.safeParse({ model: '/m', out: '/o' }).success).toBe(false);
     expect(TrainParams.safeParse({ ...base, dataset: 'Rex' }).success).toBe(false);
     expect(TrainParams.safeParse({ model: '/m', dataset: 'Rex' }).success).toBe(true);
     expect(TrainParams.safeParse({ ...base, sampleEvery: 2 }).success).toBe(false);
     expect(TrainParams.safeParse({ ...base, sampleEvery: 2, samplePrompts: ['a'] }).success).toBe(true);
-    expect(TrainParams.safeParse({ ...base, optimizer: 'sgd', weightDecay: 0.1 }).success).toBe(false);
+    expect(TrainParams.safeParse({ ...base, optimizer: 'sgd', weightDecay: 0.1 }).success).toBe(true);
+    expect(resolveTrainSettings({ ...base, optimizer: 'sgd', weightDecay: 0.1 }).weightDecay).toBe(0.1);
   });
 });
 

@@ -1,6 +1,9 @@
 /**
  * `pinhole generate --model DIR --prompt TEXT [options]`: queues a generation, shows a
- * progress bar, and writes the PNGs (with their A1111 parameters) where --out says.
+ * progress bar, and writes the PNGs (with their A1111 parameters) where --out says. A single-file
+ * checkpoint or diffusers folder is converted first, with its progress (model-conversion.ts). With --json,
+ * stdout has one line per image (`{"file","sha256","seed","width","height"}`), preceded by
+ * `{"event":"converting","stage","fraction"}` lines while a model is converted.
  */
 import { copyFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -8,17 +11,19 @@ import { parseArgs } from 'node:util';
 import { GenerateParams } from '../../../src-shared/api';
 import { PinholeError } from '../../../src-shared/errors';
 import { describeIssues } from '../../../src-shared/api';
-import { libraryImageFile, resolveModelSource } from '../../studio';
+import { libraryImageFile } from '../../studio';
 import type { CommandContext } from '../command';
 import { connectForCommand } from '../connection';
 import { EXIT } from '../exit-codes';
 import { followJobToSuccess } from '../follow-job';
 import { modelArgument } from '../model-argument';
+import { convertAheadOfJob } from '../convert-ahead';
 
 export const GENERATE_USAGE =
   'pinhole generate --model DIR --prompt TEXT [--negative TEXT] [--sampler euler|euler_a|ddim|dpmpp_2m|dpmpp_2m_karras|lcm|heun]\n' +
   '                 [--steps N] [--cfg X] [--seed N] [--width W] [--height H] [--batch N] [--count N] [--clip-skip N]\n' +
-  '                 [--init IMAGE --strength S] [--mask IMAGE] [--lora FILE[:WEIGHT]]... [--out FILE.png] [--json]';
+  '                 [--init IMAGE --strength S] [--mask IMAGE] [--lora FILE[:WEIGHT]]...\n' +
+  '                 [--vae NAME|FILE] [--prediction epsilon|v_prediction] [--out FILE.png] [--json]';
 
 /** `--lora FILE[:WEIGHT]` → { path, weight } (weight 1 by default; a Windows drive's colon is not a weight). */
 export function parseLoraArg(value: string): { path: string; weight: number } {
@@ -72,6 +77,8 @@ export async function generateCommand(ctx: CommandContext, argv: string[]): Prom
       strength: { type: 'string' },
       mask: { type: 'string' },
       lora: { type: 'string', multiple: true },
+      vae: { type: 'string' },
+      prediction: { type: 'string' },
       out: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
@@ -80,10 +87,12 @@ export async function generateCommand(ctx: CommandContext, argv: string[]): Prom
   if (!values.model || values.prompt === undefined) {
     throw new PinholeError('INVALID_PARAMS', `--model and --prompt are required.\nUsage: ${GENERATE_USAGE}`);
   }
-  // A library name is resolved (and its checkpoint converted) by the generate job, which records its hash.
+  // A library name is resolved (and its checkpoint converted) by the generate job, which records its hash; a
+  // file or folder is converted here first, with progress (convert-ahead.ts).
   const model = modelArgument(values.model);
+  const vae = values.vae === undefined ? undefined : modelArgument(values.vae);
   const parsed = GenerateParams.safeParse({
-    model: model.kind === 'name' ? model.name : await resolveModelSource(model.path, ctx.dataDir),
+    model: model.kind === 'name' ? model.name : model.path,
     prompt: values.prompt,
     negativePrompt: values.negative,
     sampler: values.sampler,
@@ -99,12 +108,21 @@ export async function generateCommand(ctx: CommandContext, argv: string[]): Prom
     initImage: values.init ? { path: path.resolve(values.init) } : undefined,
     maskImage: values.mask ? { path: path.resolve(values.mask) } : undefined,
     loras: values.lora && values.lora.length > 0 ? values.lora.map(parseLoraArg) : undefined,
+    vae: vae === undefined ? undefined : vae.kind === 'name' ? vae.name : vae.path,
+    prediction: values.prediction,
   });
   if (!parsed.success) throw new PinholeError('INVALID_PARAMS', describeIssues(parsed.error));
 
   const { out } = ctx;
   const connection = await connectForCommand(ctx, { runJobs: 'own', events: true });
   try {
+    if (model.kind === 'path') {
+      await convertAheadOfJob(connection, out, ctx.dataDir, {
+        model: model.path,
+        vae,
+        prediction: parsed.data.prediction,
+      });
+    }
     const { jobId, seed } = await connection.call('generate.start', { request: parsed.data });
     out.info(`Generating with seed ${seed} (job ${jobId})`);
     const final = await followJobToSuccess(connection, jobId, 'generation', (job) =>

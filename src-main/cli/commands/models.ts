@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ModelImportJobResult, ModelKind, type ModelEntry } from '../../../src-shared/api';
+import { ModelImportJobResult, ModelKind, PredictionType, type ModelEntry } from '../../../src-shared/api';
 import { PinholeError } from '../../../src-shared/errors';
 import type { CommandContext } from '../command';
 import { connectForCommand, type CoreConnection } from '../connection';
@@ -14,7 +14,8 @@ import { followJobToSuccess } from '../follow-job';
 import { modelsDownloadCommand } from './models-download';
 
 export const MODELS_USAGE =
-  'pinhole models import <files…> [--name N] [--json]    (checkpoints, LoRAs, VAEs, embeddings)\n' +
+  'pinhole models import <files…> [--name N] [--prediction epsilon|v_prediction] [--json]\n' +
+  '      (checkpoints, LoRAs, VAEs, embeddings; --prediction is stored with checkpoints)\n' +
   '  pinhole models list [--kind checkpoint|lora|vae|embedding] [--json]\n' +
   '  pinhole models remove NAME [--kind K] [--force] [--json]\n' +
   '  pinhole models rename NAME NEW_NAME [--kind K] [--json]\n' +
@@ -47,7 +48,7 @@ export async function modelsCommand(ctx: CommandContext, argv: string[]): Promis
 async function importModels(ctx: CommandContext, argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { name: { type: 'string' }, json: { type: 'boolean', default: false } },
+    options: { name: { type: 'string' }, prediction: { type: 'string' }, json: { type: 'boolean', default: false } },
     allowPositionals: true,
     strict: true,
   });
@@ -56,11 +57,12 @@ async function importModels(ctx: CommandContext, argv: string[]): Promise<number
   if (values.name !== undefined && positionals.length > 1) {
     throw new PinholeError('INVALID_PARAMS', '--name can be given with a single file only.');
   }
+  const prediction = parsePrediction(values.prediction);
   const { out } = ctx;
   const connection = await connectForCommand(ctx, { runJobs: 'own', events: true });
   try {
     const paths = positionals.map((p) => path.resolve(p));
-    const { jobId } = await connection.call('models.import', { paths, name: values.name });
+    const { jobId } = await connection.call('models.import', { paths, name: values.name, prediction });
     const final = await followJobToSuccess(connection, jobId, 'model import', (job) =>
       out.progress('Importing', job.progress),
     ).finally(() => out.endProgress());
@@ -95,6 +97,18 @@ function parseKind(value: string | undefined): ModelKind | undefined {
   return kind.data;
 }
 
+function parsePrediction(value: string | undefined): PredictionType | undefined {
+  if (value === undefined) return undefined;
+  const prediction = PredictionType.safeParse(value);
+  if (!prediction.success) {
+    throw new PinholeError(
+      'INVALID_PARAMS',
+      `--prediction must be one of ${PredictionType.options.join(', ')}, not "${value}"`,
+    );
+  }
+  return prediction.data;
+}
+
 function formatSize(bytes: number | null): string {
   if (bytes === null) return '';
   return bytes >= 1024 ** 3 ? `${(bytes / 1024 ** 3).toFixed(2)} GB` : `${(bytes / 1024 ** 2).toFixed(1)} MB`;
@@ -121,6 +135,7 @@ async function listModels(ctx: CommandContext, argv: string[]): Promise<number> 
         formatSize(m.sizeBytes),
         m.shortHash ?? '',
         m.source,
+        m.prediction ?? '',
         m.isDefault ? 'default' : '',
       ]
         .filter(Boolean)

@@ -4,33 +4,34 @@
  * loss, smoothed loss, lr, it/s, ETA) and writes a kohya LoRA. Checkpoints and samples of a CLI run
  * live next to the LoRA in `<out>.checkpoints/`; `--resume` continues from the newest one there.
  * With --json, stdout has one line per event, in order: `{"event":"caching","done","total"}`,
- * `{"event":"step","step","totalSteps","loss","smoothLoss","lr",…}` per optimizer step,
- * `{"event":"sample",…}`, `{"event":"checkpoint",…}`, then `{"event":"done","file",…}`.
+ * `{"event":"step","step","totalSteps","loss","smoothLoss","lr",…}` per optimizer step (exactly one
+ * each, see train-event-lines.ts), `{"event":"sample",…}` and `{"event":"checkpoint",…}` after their
+ * step, then `{"event":"done","file","libraryName",…}`. The LoRA is also kept in the models library
+ * (a copy: the --out file stays the user's).
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { describeIssues, TrainParams, type JobProgress, type TrainArtifacts } from '../../../src-shared/api';
+import { describeIssues, TrainParams, type JobProgress } from '../../../src-shared/api';
 import { PinholeError } from '../../../src-shared/errors';
 import type { CommandContext } from '../command';
 import { connectForCommand } from '../connection';
 import { EXIT } from '../exit-codes';
 import { followJobToSuccess } from '../follow-job';
 import { modelArgument } from '../model-argument';
-import type { Output } from '../output';
+import { TrainEventLines, type TrainLinesResult } from '../train-event-lines';
 
 /** The train job's result, as the CLI reads it. */
-type TrainJobResult = {
+type TrainJobResult = TrainLinesResult & {
   file: string;
-  steps: number;
-  losses: number[];
-  lrs: number[];
   rank: number;
   alpha: number;
   modules: number;
   datasetSize: number;
   timings: { totalMs: number; msPerStep: number };
-  artifacts?: TrainArtifacts;
+  /** The models-library LoRA it became (absent from older versions, null when it could not be kept). */
+  lora?: { name: string; file: string } | null;
+  libraryError?: string;
 };
 
 export const TRAIN_USAGE =
@@ -172,7 +173,7 @@ export async function trainCommand(ctx: CommandContext, argv: string[]): Promise
   try {
     const { jobId, seed } = await connection.call('train.start', { request });
     out.info(`Training with seed ${seed} (job ${jobId})`);
-    const lines = new EventLines(out, request.resume === true);
+    const lines = new TrainEventLines(out, request.resume === true);
     const final = await followJobToSuccess(connection, jobId, 'training', (job) => {
       const p = job.progress;
       if (p) lines.progress(p);
@@ -195,7 +196,10 @@ export async function trainCommand(ctx: CommandContext, argv: string[]): Promise
         totalMs: result.timings.totalMs,
         checkpoints: result.artifacts?.checkpoints.length ?? 0,
         bestStep: result.artifacts?.bestStep ?? null,
+        // Its name in the studio's models library (`<lora:NAME>`), null when it could not be added.
+        libraryName: result.lora?.name ?? null,
       });
+      if (result.libraryError) out.info(result.libraryError);
     } else {
       out.info(
         `${result.file}  ${result.steps} steps  final loss ${result.losses.at(-1)?.toFixed(4) ?? '-'}  rank ${result.rank} alpha ${result.alpha}  ${result.timings.msPerStep.toFixed(0)} ms/step`,
@@ -203,6 +207,8 @@ export async function trainCommand(ctx: CommandContext, argv: string[]): Promise
       );
       const best = result.artifacts?.bestStep;
       if (best !== null && best !== undefined) out.info(`Best checkpoint by validation loss: step ${best}`);
+      if (result.lora) out.info(`In the models library as "${result.lora.name}" (<lora:${result.lora.name}>)`);
+      if (result.libraryError) out.info(result.libraryError);
     }
     return EXIT.OK;
   } finally {
@@ -220,77 +226,4 @@ function progressMessage(p: JobProgress): string {
   if (m['lr'] !== undefined) parts.push(`lr ${m['lr'].toExponential(2)}`);
   if (m['stepsPerSec'] !== undefined) parts.push(`${m['stepsPerSec'].toFixed(2)} it/s`);
   return parts.join(' ');
-}
-
-/**
- * The --json event lines, in order and each once. Progress may skip a step (events are
- * throttled over a connection): missing steps, samples and checkpoints come from the result.
- */
-class EventLines {
-  private printedStep = 0;
-  private cachingDone = -1;
-  private readonly printedFiles = new Set<string>();
-
-  /** `resumed`: the run continues an earlier one, so its first step line is not step 1. */
-  constructor(
-    private readonly out: Output,
-    private readonly resumed: boolean,
-  ) {}
-
-  progress(p: JobProgress): void {
-    if (!this.out.json) return;
-    const m = p.metrics ?? {};
-    const done = m['cachingDone'];
-    const total = m['cachingTotal'];
-    if (done !== undefined && total !== undefined && m['loss'] === undefined && done > this.cachingDone) {
-      this.cachingDone = done;
-      this.out.line({ event: 'caching', done, total });
-    }
-    const loss = m['loss'];
-    const lr = m['lr'];
-    const next = p.step === this.printedStep + 1 || (this.resumed && this.printedStep === 0 && p.step > 0);
-    if (loss !== undefined && lr !== undefined && next) {
-      this.printedStep = p.step;
-      this.out.line({
-        event: 'step',
-        step: p.step,
-        totalSteps: p.total,
-        loss,
-        smoothLoss: m['smoothLoss'] ?? null,
-        lr,
-        gradNorm: m['gradNorm'] ?? null,
-        stepsPerSec: m['stepsPerSec'] ?? null,
-        etaMs: p.etaMs,
-      });
-    }
-    if (p.artifacts) this.artifacts(p.artifacts);
-  }
-
-  finish(result: TrainJobResult): void {
-    if (!this.out.json) return;
-    for (let i = this.printedStep; i < result.losses.length; i++) {
-      this.out.line({
-        event: 'step',
-        step: i + 1,
-        totalSteps: result.steps,
-        loss: result.losses[i],
-        lr: result.lrs[i],
-      });
-    }
-    this.printedStep = result.losses.length;
-    if (result.artifacts) this.artifacts(result.artifacts);
-  }
-
-  private artifacts(artifacts: TrainArtifacts): void {
-    for (const s of artifacts.samples) {
-      if (this.printedFiles.has(s.file)) continue;
-      this.printedFiles.add(s.file);
-      this.out.line({ event: 'sample', step: s.step, index: s.index, prompt: s.prompt, file: s.file });
-    }
-    for (const c of artifacts.checkpoints) {
-      if (this.printedFiles.has(c.file)) continue;
-      this.printedFiles.add(c.file);
-      this.out.line({ event: 'checkpoint', step: c.step, file: c.file, validationLoss: c.validationLoss });
-    }
-  }
 }

@@ -181,7 +181,26 @@ export function differentiate(model: Model, options: DifferentiateOptions): Mode
     return { name, dtype: meta.dtype, shape: meta.shape ? [...meta.shape] : undefined };
   });
 
-  graph.nodes = [...order, ...e.nodes];
   graph.outputs = [...graph.outputs, ...gradOutputs];
+  graph.nodes = [...order, ...liveNodes(e.nodes, new Set(graph.outputs.map((o) => o.name)))];
+  const read = new Set(graph.nodes.flatMap((n) => n.inputs));
+  for (const c of e.constants) if (!read.has(c)) graph.initializers.delete(c);
   return { ...model, graph, metadataProps: new Map(model.metadataProps) };
+}
+
+/**
+ * The backward nodes (in order) that an output depends on. Rules emit only what they use, but a
+ * recomputed segment is copied whole, and its tail (say a ResNet's last Conv, whose output no rule
+ * reads) would otherwise run every step: ORT executes nodes whether their outputs are fetched or not.
+ */
+function liveNodes(nodes: readonly Node[], outputs: ReadonlySet<string>): Node[] {
+  const wanted = new Set(outputs);
+  const live: Node[] = [];
+  for (let k = nodes.length - 1; k >= 0; k--) {
+    const node = nodes[k]!;
+    if (!node.outputs.some((o) => o !== '' && wanted.has(o))) continue;
+    live.push(node);
+    for (const i of node.inputs) wanted.add(i);
+  }
+  return live.reverse();
 }

@@ -19,6 +19,8 @@ import {
 export class Emitter {
   /** Nodes appended so far, in order. */
   readonly nodes: Node[] = [];
+  /** Names of the constant initializers added so far. */
+  readonly constants: string[] = [];
   private readonly used = new Set<string>();
   private scope = 'grad';
 
@@ -84,6 +86,7 @@ export class Emitter {
   constant(values: readonly number[], dtype: DType, dims: readonly number[] = [values.length]): string {
     const name = this.unique(`${this.scope}/Constant`);
     this.graph.initializers.set(name, createTensor(name, dtype, dims, values));
+    this.constants.push(name);
     return name;
   }
 

@@ -10,6 +10,7 @@
  * recomputation before the backward pass arrives (which would keep everything alive again), and
  * common-subexpression elimination cannot merge the copy back into the forward nodes.
  * `x + 0·g` is exactly `x` for finite `g`, so gradients are bit-identical to the stored case.
+ * A segment is copied whole; `differentiate` then drops the copies no rule reads (its tail).
  */
 import { isFloatDType, type Node, type ValueMeta } from '../graph';
 import { type Emitter } from './emitter';

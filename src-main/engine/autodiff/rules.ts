@@ -308,6 +308,168 @@ function gatherGrad(c: GradContext): (string | null)[] {
   return [e.reshape(dx, [v, ...rest]), null];
 }
 
+/**
+ * Max / Min (variadic, broadcasting): the gradient goes to the inputs equal to the output; ties
+ * split it evenly (each of k equal inputs gets g/k), as torch's `maximum`/`minimum` (g/2 each) and
+ * ORT's training Min/Max gradient (g / number of inputs equal to y) do.
+ */
+function extremumGrad(c: GradContext): (string | null)[] {
+  const { node, e } = c;
+  const g = g0(c);
+  if (node.inputs.length === 1) return [g];
+  const y = node.outputs[0]!;
+  const masks = node.inputs.map((x) => e.cast(e.op('Equal', [x, y]), e.dtype(y)));
+  const count = masks.length === 2 ? e.add(masks[0]!, masks[1]!) : e.op('Sum', masks);
+  const share = e.div(g, count);
+  return node.inputs.map((_, i) => toInput(c, i, () => e.mul(share, masks[i]!)));
+}
+
+/**
+ * Clip(x, min, max): x gets g where min ≤ x ≤ max (both bounds inclusive, as torch's `clamp`
+ * and ORT's Clip gradient); a tensor bound gets g where it is the one that applies: min where
+ * x < min < max, max where x > max or max < min (ONNX Clip gives max when min > max, as torch
+ * does), summed down to the bound's shape.
+ */
+function clipGrad(c: GradContext): (string | null)[] {
+  const { node, e } = c;
+  const x = node.inputs[0]!;
+  const g = g0(c);
+  const zero = () => scalarOf(c, 0);
+  // Opset < 11 takes the bounds as attributes; they are constants then.
+  const bound = (slot: number, name: string): string | undefined => {
+    const input = node.inputs[slot];
+    if (input) return input;
+    const v = attrNumber(node, name);
+    return v === undefined ? undefined : scalarOf(c, v);
+  };
+  const lo = bound(1, 'min');
+  const hi = bound(2, 'max');
+  const out: (string | null)[] = [null, null, null];
+  if (c.wants[0]) {
+    const aboveLo = lo && e.op('GreaterOrEqual', [x, lo]);
+    const belowHi = hi && e.op('LessOrEqual', [x, hi]);
+    const inside = aboveLo && belowHi ? e.op('And', [aboveLo, belowHi]) : (aboveLo ?? belowHi);
+    out[0] = inside ? e.op('Where', [inside, g, zero()]) : g;
+  }
+  if (c.wants[1] && lo) {
+    let applies = e.op('Less', [x, lo]);
+    if (hi) applies = e.op('And', [applies, e.op('Less', [lo, hi])]);
+    out[1] = toInput(c, 1, () => e.op('Where', [applies, g, zero()]));
+  }
+  if (c.wants[2] && hi) {
+    let applies = e.op('Greater', [x, hi]);
+    if (lo) applies = e.op('Or', [applies, e.op('Less', [hi, lo])]);
+    out[2] = toInput(c, 2, () => e.op('Where', [applies, g, zero()]));
+  }
+  return out;
+}
+
+/**
+ * ReduceMax / ReduceMin: the gradient goes to the elements equal to the result, split evenly
+ * among ties (torch's `amax`/`amin`; `max(dim)` would pick one index instead). ORT has no
+ * training gradient for these ops; this matches its Min/Max rule.
+ */
+function reduceExtremumGrad(c: GradContext): (string | null)[] {
+  const { node, e } = c;
+  const axes = reduceAxes(c);
+  const g = g0(c);
+  if (axes.length === 0) return [g, null]; // noop_with_empty_axes: the identity
+  const x = node.inputs[0]!;
+  const dropped = (attrNumber(node, 'keepdims') ?? 1) === 0;
+  const kept = (v: string) => (dropped ? e.op('Unsqueeze', [v, e.ints(axes)]) : v);
+  const mask = e.cast(e.op('Equal', [x, kept(node.outputs[0]!)]), e.dtype(x));
+  const count = e.reduceSum(mask, axes, true);
+  return [e.mul(kept(g), e.div(mask, count)), null];
+}
+
+/** Slice end meaning "to the end of the axis" (Slice clamps it). */
+const TO_END = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Pad: constant mode (the builders' only one) is the slice of g that x landed in, then zeros
+ * where negative pads cropped x; `constant_value` gets the sum of g over the padding. Edge and
+ * reflect fold the padding's gradient back onto the elements it copied, axis by axis (both
+ * paddings are separable); they need static sizes on the padded axes. Wrap is refused.
+ */
+function padGrad(c: GradContext): (string | null)[] {
+  const { node, e } = c;
+  const x = node.inputs[0]!;
+  const xs = e.shape(x);
+  const rank = xs.length;
+  const mode = attrString(node, 'mode') ?? 'constant';
+  const pads = node.inputs[1] ? e.constValues(node.inputs[1]) : attrNumbers(node, 'pads');
+  if (!pads) fail(node, 'pads must be constant');
+  const axesIn = node.inputs[3] ? e.constValues(node.inputs[3]) : range(0, rank);
+  if (!axesIn) fail(node, 'axes must be constant');
+  const axes = axesIn.map((a) => normAxis(a, rank));
+  if (pads.length !== 2 * axes.length) fail(node, `${pads.length} pads for ${axes.length} axes`);
+  const sides = axes.map((axis, i) => ({ axis, begin: pads[i]!, end: pads[axes.length + i]! }));
+  const g = g0(c);
+  const padAxis = (v: string, axis: number, begin: number, end: number) => {
+    const p = new Array<number>(2 * rank).fill(0);
+    p[axis] = begin;
+    p[rank + axis] = end;
+    return e.op('Pad', [v, e.ints(p)]);
+  };
+  const slice = (v: string, axis: number, start: number, end: number, step = 1) =>
+    e.op('Slice', [v, e.ints([start]), e.ints([end]), e.ints([axis]), e.ints([step])]);
+
+  if (mode === 'constant') {
+    const grown = sides.filter((s) => s.begin > 0 || s.end > 0);
+    let inner = g;
+    if (grown.length > 0) {
+      inner = e.op('Slice', [
+        g,
+        e.ints(grown.map((s) => Math.max(s.begin, 0))),
+        e.ints(grown.map((s) => (s.end > 0 ? -s.end : TO_END))),
+        e.ints(grown.map((s) => s.axis)),
+      ]);
+    }
+    let dx = inner;
+    const crop = new Array<number>(2 * rank).fill(0);
+    for (const s of sides) {
+      crop[s.axis] = Math.max(-s.begin, 0);
+      crop[rank + s.axis] = Math.max(-s.end, 0);
+    }
+    if (crop.some((p) => p > 0)) dx = e.op('Pad', [inner, e.ints(crop)]);
+    const value = node.inputs[2];
+    let dValue: string | null = null;
+    if (c.wants[2] && value) {
+      const all = range(0, rank);
+      const outside = e.sub(e.reduceSum(g, all, false), e.reduceSum(inner, all, false));
+      dValue = e.reshapeLike(outside, value);
+    }
+    return [c.wants[0] ? dx : null, null, dValue, null];
+  }
+  if (mode !== 'edge' && mode !== 'reflect') fail(node, `mode ${mode} has no gradient rule (constant, edge, reflect)`);
+  let dx = g;
+  for (const { axis, begin, end } of sides) {
+    if (begin === 0 && end === 0) continue;
+    const d = xs[axis];
+    if (typeof d !== 'number') fail(node, `padded axis ${axis} of '${x}' needs a static size in ${mode} mode`);
+    if (begin < 0 || end < 0) fail(node, `negative pads in ${mode} mode have no gradient rule`);
+    if (mode === 'reflect' && (begin >= d || end >= d)) fail(node, `reflect pads must be below the axis size ${d}`);
+    let acc = slice(dx, axis, begin, begin + d);
+    if (mode === 'edge') {
+      // Every padded element copied the first (last) one.
+      if (begin > 0) acc = e.add(acc, padAxis(e.reduceSum(slice(dx, axis, 0, begin), [axis], true), axis, 0, d - 1));
+      if (end > 0) {
+        const right = e.reduceSum(slice(dx, axis, begin + d, begin + d + end), [axis], true);
+        acc = e.add(acc, padAxis(right, axis, d - 1, 0));
+      }
+    } else {
+      // out[begin − 1 − k] copied x[1 + k] and out[begin + d + k] copied x[d − 2 − k]: reversed, they line up.
+      if (begin > 0) acc = e.add(acc, padAxis(slice(dx, axis, begin - 1, -TO_END, -1), axis, 1, d - 1 - begin));
+      if (end > 0) {
+        const right = slice(dx, axis, begin + d + end - 1, begin + d - 1, -1);
+        acc = e.add(acc, padAxis(right, axis, d - 1 - end, 1));
+      }
+    }
+    dx = acc;
+  }
+  return [dx, null, null, null];
+}
+
 const elementwiseBinary = (ga: (c: GradContext, g: string) => string, gb: (c: GradContext, g: string) => string) =>
   ({
     grad: (c) => {
@@ -346,6 +508,9 @@ export const RULES: Readonly<Record<string, GradRule | typeof NOT_DIFFERENTIABLE
     (c, g) => c.e.mul(c.e.mul(g, c.node.outputs[0]!), c.e.op('Log', [c.node.inputs[0]!])),
   ),
   Sum: { grad: (c) => c.node.inputs.map((_, i) => toInput(c, i, () => g0(c))) },
+  Max: { grad: extremumGrad },
+  Min: { grad: extremumGrad },
+  Clip: { grad: clipGrad },
   Neg: unary((c, g) => c.e.neg(g)),
   Identity: unary((_, g) => g),
   Sqrt: unary((c, g, _x, y) => c.e.div(c.e.mul(g, scalarOf(c, 0.5)), y)),
@@ -398,6 +563,8 @@ export const RULES: Readonly<Record<string, GradRule | typeof NOT_DIFFERENTIABLE
       return [c.e.mul(expandReduced(c, axes), scalarOf(c, 1 / count)), null];
     },
   },
+  ReduceMax: { diff: first, grad: reduceExtremumGrad },
+  ReduceMin: { diff: first, grad: reduceExtremumGrad },
   Softmax: unary((c, g, _x, y) => {
     const axis = normAxis(attrNumber(c.node, 'axis') ?? -1, c.e.shape(y).length);
     return c.e.mul(y, c.e.sub(g, c.e.reduceSum(c.e.mul(g, y), [axis], true)));
@@ -471,6 +638,7 @@ export const RULES: Readonly<Record<string, GradRule | typeof NOT_DIFFERENTIABLE
     },
   },
   Slice: { diff: first, grad: sliceGrad },
+  Pad: { diff: (node) => ((attrString(node, 'mode') ?? 'constant') === 'constant' ? [0, 2] : [0]), grad: padGrad },
   Gather: { diff: first, grad: gatherGrad },
   Conv: { grad: convGrad },
   Resize: { diff: first, grad: resizeGrad },

@@ -6,6 +6,7 @@
  */
 import { PinholeError } from '../../../src-shared/errors';
 import { tensorToFloat32, type Tensor } from '../graph';
+import { applyArchitectureConfigs, type ArchitectureConfigs } from './architecture-configs';
 import { mapOpenClip, mapTransformersClip, underPrefix, type ClipComponent } from './clip-keys';
 import {
   checkpointFamily,
@@ -37,6 +38,8 @@ export type ModelComponents = {
 export type ComponentOptions = {
   /** Overrides the inferred prediction type (SD 2.x's v-prediction heuristic can be wrong for fine-tunes). */
   prediction?: PredictionType;
+  /** Component configs that replace the inferred ones (see architecture-configs.ts). */
+  architecture?: ArchitectureConfigs;
 };
 
 /** VAE latent scaling per family. */
@@ -71,6 +74,11 @@ export function notACheckpoint(dict: StateDict): PinholeError {
 export function singleFileComponents(dict: StateDict, options: ComponentOptions = {}): ModelComponents {
   const names = [...dict.tensors.keys()];
   if (stateDictKind(names) !== 'checkpoint') throw notACheckpoint(dict);
+  // A LoRA saved under a checkpoint's module paths (`model.diffusion_model.….lora_down.weight`) is still a LoRA.
+  const loraKey = names.find((n) => /\.(lora_(down|up|A|B)|hada_w\d_[ab]|lokr_w\d)(\.|$)/.test(n));
+  if (loraKey !== undefined) {
+    reject(dict.path, `it holds LoRA weights (${loraKey}), not a checkpoint's: use it as a LoRA, not as a model`);
+  }
   const family =
     checkpointFamily(names) ??
     reject(
@@ -116,7 +124,7 @@ export function singleFileComponents(dict: StateDict, options: ComponentOptions 
     const target = diffusersUNetName(name, layout);
     if (target) unetWeights.set(target, { ...t, name: target });
   }
-  return {
+  const components: ModelComponents = {
     family,
     prediction,
     inpainting,
@@ -126,6 +134,7 @@ export function singleFileComponents(dict: StateDict, options: ComponentOptions 
     textEncoder,
     textEncoder2,
   };
+  return options.architecture ? applyArchitectureConfigs(components, options.architecture, dict.path) : components;
 }
 
 /** A standalone VAE file (LDM names, or a diffusers `AutoencoderKL` state dict) as a component. */

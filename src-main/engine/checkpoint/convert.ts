@@ -2,7 +2,8 @@
  * `convertModel`: any model a creator has → a folder the engine runs, cached on disk.
  *
  * - Sources: a single-file checkpoint (`.safetensors`, `.ckpt`, `.pt`), a diffusers folder, or an optimum ONNX
- *   folder (returned as it is unless a separate VAE is swapped in).
+ *   folder (returned as it is unless a separate VAE is swapped in: then a folder that links its other parts, see
+ *   `onnx-vae-overlay.ts`).
  * - Cache: `<cacheRoot>/<key>/`, key = SHA-256 of (the source's content hash, the options, `CHECKPOINT_BUILD_VERSION`).
  *   A file's SHA-256 is computed once and remembered by its stamp (real path, size, mtime) in `<cacheRoot>/hashes/`,
  *   so a second call costs a `stat` and a directory check. Diffusers folders are keyed by their files' stamps.
@@ -15,29 +16,59 @@ import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PinholeError } from '../../../src-shared/errors';
-import { fileStamp } from '../runtime';
+import { fileStamp, type ExecutionProviderName } from '../runtime';
 import { singleFileComponents, vaeComponent, type ModelComponents } from './components';
 import { diffusersComponents, diffusersFolderFiles, isDiffusersFolder } from './diffusers-folder';
+import { readArchitectureConfigs } from './architecture-configs';
+import { readConvertedSource, refreshConvertedSource } from './converted-source';
 import { defaultResourcesDir } from './family-files';
 import type { PredictionType } from './family';
+import { overlayVaeComponent, writeOnnxVaeOverlay } from './onnx-vae-overlay';
 import { openStateDict } from './state-dict';
-import { estimateFolderBytes, writeModelFolder, type ConvertProgress } from './write-folder';
+import { estimateFolderBytes, estimateVaeFolderBytes, writeModelFolder, type ConvertProgress } from './write-folder';
 
 /** Bump when the converted folders change: older cache entries are then not reused. */
 export const CHECKPOINT_BUILD_VERSION = 1;
 
+/** Weight dtype of converted UNet and text-encoder graphs (activations and the VAE stay float32). */
+export type WeightPrecision = 'float32' | 'float16';
+
 export type ConvertOptions = {
   onProgress?: (progress: ConvertProgress) => void;
   signal?: AbortSignal;
-  /** Weight dtype of the UNet and text-encoder graphs: float32 (default; the CPU provider) or float16 (GPU providers). */
-  precision?: 'float32' | 'float16';
+  /**
+   * Weight dtype of the UNet and text-encoder graphs: float32 (default; the CPU provider) or float16 (GPU
+   * providers); `precisionForProvider` says which.
+   */
+  precision?: WeightPrecision;
   /** A separate VAE (single-file or diffusers `AutoencoderKL` weights) that replaces the model's own. */
   vae?: string;
-  /** Overrides the inferred prediction type. */
+  /**
+   * Overrides the prediction type a single-file checkpoint's weights suggest (or a diffusers folder's scheduler
+   * config). An ONNX folder keeps its own: the engine's `GenerateRequest.predictionType` overrides it at run time.
+   */
   prediction?: PredictionType;
   /** The resources folder (CLIP vocabulary, scheduler defaults). Default `defaultResourcesDir()`. */
   resources?: string;
 };
+
+/**
+ * The weight precision to convert with for graphs that will run on `provider`. GPU providers get float16: half
+ * the memory and bandwidth, and their kernels are at home in half precision. The CPU keeps float32: ONNX Runtime's
+ * CPU kernels have no fast float16 path, so every weight would be cast back at each use (CONTRACTS: training
+ * defaults say the same for base weights).
+ */
+export function precisionForProvider(provider: ExecutionProviderName): WeightPrecision {
+  switch (provider) {
+    case 'cpu':
+      return 'float32';
+    case 'cuda':
+    case 'dml':
+    case 'coreml':
+    case 'webgpu':
+      return 'float16';
+  }
+}
 
 /** SHA-256 of a file's bytes (hex), streamed. */
 export async function sha256File(file: string, signal?: AbortSignal): Promise<string> {
@@ -76,7 +107,7 @@ async function sourceIdentity(
   isDir: boolean,
   cacheRoot: string,
   signal?: AbortSignal,
-): Promise<unknown> {
+): Promise<{ sha256: string } | { stamps: unknown[] }> {
   if (!isDir) return { sha256: await cachedSha256(source, cacheRoot, signal) };
   return { stamps: await Promise.all(diffusersFolderFiles(source).map((f) => fileStamp(f))) };
 }
@@ -109,65 +140,100 @@ export async function convertModel(source: string, cacheRoot: string, options: C
     throw new PinholeError('NOT_FOUND', `Model not found: ${resolved}`, { cause: error });
   }
   const onnxFolder = isDir && existsSync(path.join(resolved, 'unet', 'model.onnx'));
-  if (onnxFolder && !options.vae) return resolved;
-  if (isDir && !isDiffusersFolder(resolved)) {
-    throw new PinholeError(
-      'IMPORT_REJECTED',
-      onnxFolder
-        ? `${resolved} is an ONNX model folder without diffusers weights: a separate VAE cannot be swapped into it`
-        : `${resolved} is neither a diffusers folder nor an ONNX model folder`,
-    );
+  const vaeFile = options.vae ? path.resolve(options.vae) : undefined;
+  if (onnxFolder && !vaeFile) return resolved;
+  // An ONNX folder's own diffusers weights are not needed: its graphs are kept and only the VAE is rebuilt.
+  if (isDir && !onnxFolder && !isDiffusersFolder(resolved)) {
+    throw new PinholeError('IMPORT_REJECTED', `${resolved} is neither a diffusers folder nor an ONNX model folder`);
   }
   await mkdir(cacheRoot, { recursive: true });
   const precision = options.precision ?? 'float32';
+  const vaeSha256 = vaeFile ? await cachedSha256(vaeFile, cacheRoot, options.signal) : null;
+  // A `<name>.config.json` beside a single file describes what its weights cannot (architecture-configs.ts).
+  const architecture = isDir ? undefined : await readArchitectureConfigs(resolved);
+  const identity = onnxFolder ? undefined : await sourceIdentity(resolved, isDir, cacheRoot, options.signal);
+  // A single file's hash, recorded in the folder: the infotext's `Model hash` whoever converted the file.
+  const sha256 = identity && 'sha256' in identity ? identity.sha256 : undefined;
   const key = createHash('sha256')
     .update(
-      JSON.stringify({
-        version: CHECKPOINT_BUILD_VERSION,
-        source: await sourceIdentity(resolved, isDir, cacheRoot, options.signal),
-        vae: options.vae ? await cachedSha256(path.resolve(options.vae), cacheRoot, options.signal) : null,
-        precision,
-        prediction: options.prediction ?? null,
-      }),
+      JSON.stringify(
+        onnxFolder
+          ? // The overlay links the folder's graphs, so it follows them: the folder's place is its identity.
+            { version: CHECKPOINT_BUILD_VERSION, onnxFolder: resolved, vae: vaeSha256 }
+          : {
+              version: CHECKPOINT_BUILD_VERSION,
+              source: identity,
+              vae: vaeSha256,
+              precision,
+              prediction: options.prediction ?? null,
+              // Only with a sidecar, so the keys of conversions without one stay as they were.
+              ...(architecture ? { config: architecture } : {}),
+            },
+      ),
     )
     .digest('hex')
     .slice(0, 32);
   const target = path.join(cacheRoot, key);
-  if (existsSync(path.join(target, 'model_index.json'))) return target;
-
-  let components: ModelComponents;
-  let schedulerConfig: Record<string, unknown> | undefined;
-  if (isDir) {
-    ({ components, schedulerConfig } = await diffusersComponents(resolved));
-  } else {
-    const dict = await openStateDict(resolved);
-    components = singleFileComponents(dict, options.prediction ? { prediction: options.prediction } : {});
+  if (existsSync(path.join(target, 'model_index.json'))) {
+    if (sha256) await refreshConvertedSource(target, resolved, sha256); // the file in use, its hash
+    return target;
   }
-  if (options.vae)
-    components = {
-      ...components,
-      vae: vaeComponent(await openStateDict(path.resolve(options.vae)), components.family),
-    };
 
-  await checkFreeSpace(cacheRoot, estimateFolderBytes(components, precision), resolved);
+  let write: (dir: string) => Promise<Record<string, unknown>>;
+  let needed: number;
+  if (onnxFolder) {
+    const vae = await overlayVaeComponent(resolved, vaeFile!);
+    needed = estimateVaeFolderBytes(vae);
+    write = async (dir) => {
+      await writeOnnxVaeOverlay(resolved, vae, dir, options);
+      // A converted folder's own source stays the model's (the infotext's `Model`, `Model hash`).
+      const base = readConvertedSource(resolved);
+      return { source: base?.source ?? resolved, sha256: base?.sha256, overlayOf: resolved, vae: vaeFile, vaeSha256 };
+    };
+  } else {
+    let components: ModelComponents;
+    let schedulerConfig: Record<string, unknown> | undefined;
+    if (isDir) {
+      ({ components, schedulerConfig } = await diffusersComponents(resolved));
+      if (options.prediction) {
+        components = { ...components, prediction: options.prediction };
+        schedulerConfig = { ...schedulerConfig, prediction_type: options.prediction };
+      }
+    } else {
+      const dict = await openStateDict(resolved);
+      components = singleFileComponents(dict, {
+        ...(options.prediction ? { prediction: options.prediction } : {}),
+        ...(architecture ? { architecture } : {}),
+      });
+    }
+    if (vaeFile) components = { ...components, vae: vaeComponent(await openStateDict(vaeFile), components.family) };
+    needed = estimateFolderBytes(components, precision);
+    write = async (dir) => {
+      await writeModelFolder(components, dir, {
+        resources: options.resources ?? defaultResourcesDir(),
+        precision,
+        schedulerConfig,
+        onProgress: options.onProgress,
+        signal: options.signal,
+      });
+      const { family, prediction } = components;
+      return {
+        source: resolved,
+        sha256,
+        family,
+        prediction,
+        precision,
+        ...(vaeFile ? { vae: vaeFile, vaeSha256 } : {}),
+      };
+    };
+  }
+
+  await checkFreeSpace(cacheRoot, needed, resolved);
   const tmp = path.join(cacheRoot, `.tmp-${key}-${process.pid}-${Date.now()}`);
   try {
     await mkdir(tmp, { recursive: true });
-    await writeModelFolder(components, tmp, {
-      resources: options.resources ?? defaultResourcesDir(),
-      precision,
-      schedulerConfig,
-      onProgress: options.onProgress,
-      signal: options.signal,
-    });
-    await writeFile(
-      path.join(tmp, 'pinhole-source.json'),
-      JSON.stringify(
-        { source: resolved, family: components.family, prediction: components.prediction, precision },
-        null,
-        2,
-      ),
-    );
+    const record = await write(tmp);
+    await writeFile(path.join(tmp, 'pinhole-source.json'), JSON.stringify(record, null, 2));
     try {
       await rename(tmp, target);
     } catch (error) {

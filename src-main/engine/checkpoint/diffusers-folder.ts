@@ -1,7 +1,7 @@
 /**
  * A diffusers folder (`model_index.json`, per-component `config.json` + `.safetensors`, `.fp16.`
  * variants accepted) as model components, so it converts like a single-file checkpoint. The
- * family comes from the UNet config; the folder's own scheduler config is kept.
+ * family comes from the UNet config (or the `pinhole_family` our converter records); the folder's own scheduler config is kept.
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -75,11 +75,15 @@ export async function diffusersComponents(
   const textEncoder = await component(dir, 'text_encoder');
   const sdxl = unet.config['addition_embed_type'] === 'text_time';
   const textEncoder2 = sdxl ? await component(dir, 'text_encoder_2') : undefined;
+  // A folder our converter wrote says which family its checkpoint was (tiny widths cannot tell SD 2.x from 1.x).
+  const declared = (await json(path.join(dir, 'model_index.json')))['pinhole_family'];
   const family: CheckpointFamily = sdxl
     ? 'sdxl'
-    : unet.config['cross_attention_dim'] === 1024 || textEncoder.config['hidden_size'] === 1024
-      ? 'sd2'
-      : 'sd1';
+    : declared === 'sd1' || declared === 'sd2'
+      ? declared
+      : unet.config['cross_attention_dim'] === 1024 || textEncoder.config['hidden_size'] === 1024
+        ? 'sd2'
+        : 'sd1';
   const schedulerConfig = await json(path.join(dir, 'scheduler', 'scheduler_config.json'));
   const prediction: PredictionType = schedulerConfig['prediction_type'] === 'v_prediction' ? 'v_prediction' : 'epsilon';
   const blocks = vae.config['block_out_channels'];

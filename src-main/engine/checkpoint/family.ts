@@ -27,7 +27,9 @@ function hasPrefix(names: Iterable<string>, prefix: string): boolean {
 export function stateDictKind(names: readonly string[]): StateDictKind {
   if (names.some((n) => n.startsWith('model.diffusion_model.'))) return 'checkpoint';
   if (names.some((n) => /^lora_(unet|te\d?)_|\.lora_(down|up|A|B)\.|\.alpha$/.test(n))) return 'lora';
-  const set = new Set(names);
+  // A VAE alone: LDM names (bare, or under a checkpoint's `first_stage_model.` as some extracted VAEs keep them) or
+  // diffusers' `AutoencoderKL` names.
+  const set = new Set(names.map((n) => (n.startsWith('first_stage_model.') ? n.slice(18) : n)));
   if (
     (set.has('encoder.down.0.block.0.conv1.weight') && set.has('decoder.conv_in.weight')) ||
     (set.has('encoder.down_blocks.0.resnets.0.conv1.weight') && set.has('decoder.conv_in.weight'))

@@ -4,8 +4,17 @@
  * folders mapped onto the engine's builders, conversion into cached model folders, and inspection.
  */
 export { a1111ShortHash, inspectModelFile, type ModelFileInfo } from './inspect';
-export { cachedSha256, CHECKPOINT_BUILD_VERSION, convertModel, sha256File, type ConvertOptions } from './convert';
+export {
+  cachedSha256,
+  CHECKPOINT_BUILD_VERSION,
+  convertModel,
+  precisionForProvider,
+  sha256File,
+  type ConvertOptions,
+  type WeightPrecision,
+} from './convert';
 export type { ConvertProgress } from './write-folder';
+export { readConvertedSource, type ConvertedSource } from './converted-source';
 export { materialize, openTorchFile, readTorchFile, type TorchFile } from './torch-file';
 export { openStateDict, type StateDict } from './state-dict';
 export { singleFileComponents, vaeComponent, type ModelComponents } from './components';

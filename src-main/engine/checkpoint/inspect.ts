@@ -9,13 +9,18 @@ import path from 'node:path';
 import { PinholeError } from '../../../src-shared/errors';
 import { singleFileComponents } from './components';
 import { isDiffusersFolder, diffusersComponents } from './diffusers-folder';
-import { dominantPrecision, stateDictKind, type CheckpointFamily, type PredictionType } from './family';
+import { dominantPrecision, stateDictKind, type PredictionType } from './family';
+import { embeddingFamily, loraFamily, vaeFamily, type NetworkFamily } from './network-family';
 import { openStateDict } from './state-dict';
 import { cachedSha256, sha256File } from './convert';
 
 export type ModelFileInfo = {
   kind: 'checkpoint' | 'lora' | 'vae' | 'embedding' | 'diffusers-folder' | 'onnx-folder';
-  family?: CheckpointFamily;
+  /**
+   * The family the weights are for (see network-family.ts for LoRAs, VAEs and embeddings); `sd1/sd2/sdxl` for a
+   * VAE, whose architecture all three share; absent when the shapes and metadata cannot tell.
+   */
+  family?: NetworkFamily;
   /** 'inpaint' (9-channel UNet), 'v-prediction'. */
   variants?: ('inpaint' | 'v-prediction')[];
   prediction?: PredictionType;
@@ -79,15 +84,22 @@ export async function inspectModelFile(file: string): Promise<ModelFileInfo> {
       };
     }
     case 'lora':
+      return { kind, ...familyField(loraFamily(dict.tensors, dict.metadata)), ...base };
     case 'vae':
+      return { kind, ...familyField(vaeFamily(dict.tensors)), ...base };
     case 'embedding':
-      return { kind, ...base };
+      return { kind, ...familyField(embeddingFamily(dict.tensors)), ...base };
     case 'unknown':
       throw new PinholeError(
         'IMPORT_REJECTED',
         `${resolved} is not a model file this studio knows (no known weight names)`,
       );
   }
+}
+
+/** `{ family }`, or nothing when it is unknown (the field stays absent, as `exactOptionalPropertyTypes` asks). */
+function familyField(family: NetworkFamily | undefined): Pick<ModelFileInfo, 'family'> {
+  return family === undefined ? {} : { family };
 }
 
 function variantsOf(inpainting: boolean, prediction: PredictionType): Pick<ModelFileInfo, 'variants' | 'prediction'> {

@@ -52,8 +52,29 @@ async function writeJson(file: string, value: unknown): Promise<void> {
   await writeFile(file, `${JSON.stringify(value, null, 2)}\n`);
 }
 
+/** `<dir>/<sub>/model.onnx`, built when called (so a cancelled conversion builds nothing more). */
+async function saveGraph(dir: string, sub: string, model: () => Model): Promise<void> {
+  await mkdir(path.join(dir, sub), { recursive: true });
+  await saveModel(model(), path.join(dir, sub, 'model.onnx'));
+}
+
 function checkAbort(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new PinholeError('CANCELED', 'The model conversion was cancelled');
+}
+
+/** One piece of work of a conversion, weighing `bytes` of the whole. */
+type Step = (stage: string, bytes: number, work: () => Promise<unknown>) => Promise<void>;
+
+/** Runs steps in turn, checking for cancellation before each and reporting progress over `total` bytes. */
+function progressSteps(total: number, options: Pick<WriteFolderOptions, 'onProgress' | 'signal'>): Step {
+  let done = 0;
+  return async (stage, bytes, work) => {
+    checkAbort(options.signal);
+    options.onProgress?.({ stage, fraction: done / total });
+    await work();
+    done += bytes;
+    options.onProgress?.({ stage, fraction: Math.min(done / total, 1) });
+  };
 }
 
 /** Bytes a component's weights take as stored. */
@@ -79,18 +100,7 @@ export async function writeModelFolder(
     3 * storedBytes(components.vae) +
     2 * storedBytes(components.textEncoder) +
     (components.textEncoder2 ? 2 * storedBytes(components.textEncoder2) : 0);
-  let done = 0;
-  const step = async (stage: string, bytes: number, work: () => Promise<unknown>): Promise<void> => {
-    checkAbort(options.signal);
-    options.onProgress?.({ stage, fraction: done / total });
-    await work();
-    done += bytes;
-    options.onProgress?.({ stage, fraction: Math.min(done / total, 1) });
-  };
-  const graph = async (sub: string, model: () => Model): Promise<void> => {
-    await mkdir(path.join(dir, sub), { recursive: true });
-    await saveModel(model(), path.join(dir, sub, 'model.onnx'));
-  };
+  const step = progressSteps(total, options);
   const dtype = options.precision;
 
   const modelIndex: Record<string, unknown> = sdxl
@@ -132,7 +142,9 @@ export async function writeModelFolder(
       writeSafetensors(path.join(dir, sub, 'model.safetensors'), [...encoder.weights.values()]),
     );
     await step(`${sub} graph`, bytes, () =>
-      graph(sub, () => buildClipTextModel(encoder.config, weightSource(encoder.weights, dtype, sub), { name: sub })),
+      saveGraph(dir, sub, () =>
+        buildClipTextModel(encoder.config, weightSource(encoder.weights, dtype, sub), { name: sub }),
+      ),
     );
   }
 
@@ -143,9 +155,14 @@ export async function writeModelFolder(
     writeSafetensors(path.join(dir, 'unet', 'diffusion_pytorch_model.safetensors'), [...unet.weights.values()]),
   );
   await step('unet graph', unetBytes, () =>
-    graph('unet', () => buildUNet(unet.config, weightSource(unet.weights, dtype, 'unet'))),
+    saveGraph(dir, 'unet', () => buildUNet(unet.config, weightSource(unet.weights, dtype, 'unet'))),
   );
 
+  await writeVaeParts(vae, dir, step);
+}
+
+/** `vae/` (config + weights), `vae_decoder/` and `vae_encoder/` (config + graph) of a VAE component. */
+async function writeVaeParts(vae: Component, dir: string, step: Step): Promise<void> {
   const vaeBytes = storedBytes(vae);
   await writeJson(path.join(dir, 'vae', 'config.json'), vae.config);
   await writeJson(path.join(dir, 'vae_decoder', 'config.json'), vae.config);
@@ -155,23 +172,42 @@ export async function writeModelFolder(
   );
   // The VAE stays float32: float16 VAEs overflow in SD 1.x / SDXL (diffusers' force_upcast).
   await step('vae decoder graph', vaeBytes, () =>
-    graph('vae_decoder', () => buildVaeDecoder(vae.config, weightSource(vae.weights, 'float32', 'vae'))),
+    saveGraph(dir, 'vae_decoder', () => buildVaeDecoder(vae.config, weightSource(vae.weights, 'float32', 'vae'))),
   );
   await step('vae encoder graph', vaeBytes, () =>
-    graph('vae_encoder', () => buildVaeEncoder(vae.config, weightSource(vae.weights, 'float32', 'vae'))),
+    saveGraph(dir, 'vae_encoder', () => buildVaeEncoder(vae.config, weightSource(vae.weights, 'float32', 'vae'))),
   );
+}
+
+/**
+ * Writes only the VAE parts of a folder (`vae/`, `vae_decoder/`, `vae_encoder/`) into `dir`: a separate VAE
+ * for a folder whose other parts come from elsewhere (see `onnx-vae-overlay.ts`).
+ * @throws PinholeError `IMPORT_REJECTED` when the builder refuses the weights; `CANCELED` when `signal` aborts.
+ */
+export async function writeVaeFolder(
+  vae: Component,
+  dir: string,
+  options: Pick<WriteFolderOptions, 'onProgress' | 'signal'>,
+): Promise<void> {
+  await writeVaeParts(vae, dir, progressSteps(3 * storedBytes(vae), options));
+}
+
+function graphBytes(c: Component | ClipComponent, dtype: 'float32' | 'float16'): number {
+  let n = 0;
+  for (const t of c.weights.values()) n += t.dims.reduce((a, d) => a * d, 1) * (dtype === 'float32' ? 4 : 2);
+  return n;
+}
+
+/** Bytes `writeVaeFolder` will write: the weights as stored and two float32 graphs. */
+export function estimateVaeFolderBytes(vae: Component): number {
+  return storedBytes(vae) + 2 * graphBytes(vae, 'float32') + (1 << 20);
 }
 
 /** Bytes the folder will take, estimated from the weights (ONNX copies in `precision`, diffusers copies as stored). */
 export function estimateFolderBytes(components: ModelComponents, precision: 'float32' | 'float16'): number {
-  const graphBytes = (c: Component | ClipComponent, dtype: 'float32' | 'float16'): number => {
-    let n = 0;
-    for (const t of c.weights.values()) n += t.dims.reduce((a, d) => a * d, 1) * (dtype === 'float32' ? 4 : 2);
-    return n;
-  };
   const parts: (Component | ClipComponent)[] = [components.unet, components.textEncoder];
   if (components.textEncoder2) parts.push(components.textEncoder2);
-  let n = storedBytes(components.vae) + 2 * graphBytes(components.vae, 'float32');
+  let n = estimateVaeFolderBytes(components.vae);
   for (const c of parts) n += storedBytes(c) + graphBytes(c, precision);
-  return n + (4 << 20); // tokenizers, configs, protobuf framing
+  return n + (3 << 20); // tokenizers, configs, protobuf framing
 }

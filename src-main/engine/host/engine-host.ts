@@ -135,6 +135,9 @@ export class EngineHost {
       this.running = job;
       try {
         if (job.kind === 'train') {
+          // The training graph carries its own copy of the UNet: free generation's idle sessions for it first
+          // (they reload when the next image is generated).
+          await this.engine.releaseMemory();
           const result = await this.train(fromWireTrainRequest(job.request), {
             signal: job.controller.signal,
             onEvent: (event) => this.transport.send({ type: 'train-event', id: job.id, event }),

@@ -10,6 +10,7 @@
  * values quoted as JSON when they contain a comma, a colon or a newline, the negative line only when there is a
  * negative prompt, absent settings left out.
  */
+import { SAMPLER_DISPLAY_NAMES } from '../../../src-shared/api/infotext';
 
 /** The settings an infotext records. Optional ones are left out when absent. */
 export interface InfotextFields {
@@ -25,6 +26,9 @@ export interface InfotextFields {
   /** The first 10 hex digits of the checkpoint's SHA-256 (A1111's short hash). */
   readonly modelHash?: string | undefined;
   readonly modelName?: string | undefined;
+  /** A separate VAE: the first 10 hex digits of its file's SHA-256, and its name (A1111: the file's base name). */
+  readonly vaeHash?: string | undefined;
+  readonly vaeName?: string | undefined;
   /** Images per batch and this image's position, as older A1111 versions record them (only when > 1). */
   readonly batchSize?: number | undefined;
   readonly batchPos?: number | undefined;
@@ -36,20 +40,12 @@ export interface InfotextFields {
   readonly extra?: Readonly<Record<string, string | number | undefined>>;
 }
 
-/** A1111's display names for the engine's samplers (older combined names for Karras, which every reader maps). */
-export const SAMPLER_DISPLAY_NAMES: Readonly<Record<string, string>> = {
-  euler: 'Euler',
-  euler_a: 'Euler a',
-  ddim: 'DDIM',
-  dpmpp_2m: 'DPM++ 2M',
-  dpmpp_2m_karras: 'DPM++ 2M Karras',
-  lcm: 'LCM',
-  heun: 'Heun',
-};
+// The display names and the reader live in src-shared: the library and the renderer read infotexts too.
+export { parseInfotext, SAMPLER_DISPLAY_NAMES, type ParsedInfotext } from '../../../src-shared/api/infotext';
 
 /** The display name for an engine sampler name (the name itself when unknown). */
 export function samplerDisplayName(sampler: string): string {
-  return SAMPLER_DISPLAY_NAMES[sampler] ?? sampler;
+  return (SAMPLER_DISPLAY_NAMES as Readonly<Record<string, string>>)[sampler] ?? sampler;
 }
 
 /** A1111's `quote`: JSON-quoted when the value has a comma, a colon or a newline. */
@@ -68,6 +64,9 @@ export function formatInfotext(fields: InfotextFields): string {
     ['Size', `${fields.width}x${fields.height}`],
     ['Model hash', fields.modelHash],
     ['Model', fields.modelName],
+    // A1111 writes these right after the model (`create_infotext`), only when a separate VAE is loaded.
+    ['VAE hash', fields.vaeHash],
+    ['VAE', fields.vaeName],
     ['Batch size', fields.batchSize !== undefined && fields.batchSize > 1 ? fields.batchSize : undefined],
     ['Batch pos', fields.batchSize !== undefined && fields.batchSize > 1 ? fields.batchPos : undefined],
     ['Denoising strength', fields.denoisingStrength],
@@ -80,39 +79,4 @@ export function formatInfotext(fields: InfotextFields): string {
     .join(', ');
   const negative = fields.negativePrompt ? `\nNegative prompt: ${fields.negativePrompt}` : '';
   return `${fields.prompt}${negative}\n${text}`.trim();
-}
-
-/** An infotext read back: the prompts and the raw `key → value` settings (values unquoted). */
-export interface ParsedInfotext {
-  readonly prompt: string;
-  readonly negativePrompt: string;
-  readonly params: Readonly<Record<string, string>>;
-}
-
-// A1111's `re_param`: a key of word characters, spaces, dashes and slashes, then a quoted or comma-free value.
-const PARAM = /\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)/g;
-
-/** Parses an infotext as A1111's `parse_generation_parameters` does (prompt lines, negative lines, settings). */
-export function parseInfotext(text: string): ParsedInfotext {
-  const lines = text.trim().split('\n');
-  let last = lines[lines.length - 1] ?? '';
-  const params: Record<string, string> = {};
-  // The last line is the settings line only when it holds at least three pairs (as in A1111).
-  if ([...last.matchAll(PARAM)].length >= 3) lines.pop();
-  else last = '';
-  for (const match of last.matchAll(PARAM)) {
-    const key = match[1]!.trim();
-    const raw = match[2]!.trim();
-    params[key] = raw.startsWith('"') && raw.endsWith('"') ? (JSON.parse(raw) as string) : raw;
-  }
-  const prompt: string[] = [];
-  const negative: string[] = [];
-  let inNegative = false;
-  for (const line of lines) {
-    if (line.startsWith('Negative prompt:')) {
-      inNegative = true;
-      negative.push(line.slice('Negative prompt:'.length).trim());
-    } else (inNegative ? negative : prompt).push(line);
-  }
-  return { prompt: prompt.join('\n').trim(), negativePrompt: negative.join('\n').trim(), params };
 }

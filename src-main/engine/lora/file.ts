@@ -127,7 +127,10 @@ export function kohyaTensors(lora: LoraWeights, dtype: LoraSaveDtype = 'float32'
 /** What kohya's trainers put in `ss_*` metadata; values are written as strings. */
 export type KohyaMetadata = {
   baseModelName?: string;
+  /** kohya's `model_hash` of the base model (A1111's legacy 8-digit hash): `ss_sd_model_hash`. */
   baseModelHash?: string;
+  /** SHA-256 of the base model file: `ss_new_sd_model_hash`. */
+  baseModelSha256?: string;
   resolution?: number;
   steps?: number;
   triggerWord?: string;
@@ -146,6 +149,7 @@ export function kohyaMetadata(lora: LoraWeights, meta: KohyaMetadata = {}): Reco
   };
   if (meta.baseModelName !== undefined) out['ss_sd_model_name'] = meta.baseModelName;
   if (meta.baseModelHash !== undefined) out['ss_sd_model_hash'] = meta.baseModelHash;
+  if (meta.baseModelSha256 !== undefined) out['ss_new_sd_model_hash'] = meta.baseModelSha256;
   if (meta.resolution !== undefined) out['ss_resolution'] = `(${meta.resolution}, ${meta.resolution})`;
   if (meta.steps !== undefined) out['ss_max_train_steps'] = String(meta.steps);
   if (meta.triggerWord !== undefined) out['ss_tag_frequency'] = JSON.stringify({ trigger: { [meta.triggerWord]: 1 } });

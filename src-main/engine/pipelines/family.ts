@@ -45,12 +45,26 @@ function str(value: unknown): string {
   return typeof value === 'string' ? value : '';
 }
 
+/** Euler or Euler ancestral with trailing spacing, not zero-terminal-SNR (see `detectTraits`). */
+function isTurboScheduler(schedulerClass: string, config: Readonly<Record<string, unknown>>): boolean {
+  return (
+    (schedulerClass === 'EulerDiscreteScheduler' || schedulerClass === 'EulerAncestralDiscreteScheduler') &&
+    config['timestep_spacing'] === 'trailing' &&
+    config['rescale_betas_zero_snr'] !== true
+  );
+}
+
 /**
  * Detects the family and variant:
- * - SDXL when the pipeline class says so, the UNet has `text_time` added conditioning, or a second encoder
+ * - The family our converter recorded (`pinhole_family` in `model_index.json`, from the checkpoint's key names)
+ *   when present: a model's widths cannot tell SD 2.x from SD 1.x at tiny sizes. Otherwise
+ *   SDXL when the pipeline class says so, the UNet has `text_time` added conditioning, or a second encoder
  *   exists; SD 2.x when the cross-attention (or text encoder) width is 1024; SD 1.x otherwise.
  * - LCM when the scheduler is `LCMScheduler` or the UNet takes a guidance embedding (`time_cond_proj_dim`);
- *   Turbo when the scheduler is Euler ancestral with trailing spacing (how SD-Turbo and SDXL-Turbo ship).
+ *   Turbo when the scheduler is Euler or Euler ancestral with trailing spacing: SD-Turbo ships
+ *   `EulerDiscreteScheduler` + `trailing`, SDXL-Turbo `EulerAncestralDiscreteScheduler` + `trailing` (their
+ *   `scheduler_config.json` on the Hub). Zero-terminal-SNR models also use trailing spacing, but with
+ *   `rescale_betas_zero_snr`, and are ordinary many-step models, so that flag rules Turbo out.
  * - The prediction type is the scheduler config's (`epsilon` when absent), as diffusers uses it.
  */
 export function detectTraits(sources: FamilySources): ModelTraits {
@@ -58,17 +72,20 @@ export function detectTraits(sources: FamilySources): ModelTraits {
   const pipelineClass = str(modelIndex['_class_name']);
   const schedulerClass = str(schedulerConfig['_class_name']);
   const crossAttention = unetConfig['cross_attention_dim'];
+  const declared = modelIndex['pinhole_family'];
   const family: ModelFamily =
-    /XL/.test(pipelineClass) || unetConfig['addition_embed_type'] === 'text_time' || sources.hasSecondEncoder
-      ? 'sdxl'
-      : crossAttention === 1024 || textEncoderConfig['hidden_size'] === 1024
-        ? 'sd2'
-        : 'sd1';
+    declared === 'sd1' || declared === 'sd2' || declared === 'sdxl'
+      ? declared
+      : /XL/.test(pipelineClass) || unetConfig['addition_embed_type'] === 'text_time' || sources.hasSecondEncoder
+        ? 'sdxl'
+        : crossAttention === 1024 || textEncoderConfig['hidden_size'] === 1024
+          ? 'sd2'
+          : 'sd1';
   const timeCond = unetConfig['time_cond_proj_dim'];
   const variant: ModelVariant =
     schedulerClass === 'LCMScheduler' || (typeof timeCond === 'number' && timeCond > 0)
       ? 'lcm'
-      : schedulerClass === 'EulerAncestralDiscreteScheduler' && schedulerConfig['timestep_spacing'] === 'trailing'
+      : isTurboScheduler(schedulerClass, schedulerConfig)
         ? 'turbo'
         : 'base';
   const prediction = str(schedulerConfig['prediction_type']);
@@ -83,7 +100,8 @@ export function detectTraits(sources: FamilySources): ModelTraits {
   const label = `${named}${inpainting ? ' inpainting' : ''}${predictionType === 'v_prediction' ? ' (v-prediction)' : ''}`;
   const recommended: RecommendedSettings =
     variant === 'turbo'
-      ? { sampler: 'euler_a', steps: 1, cfgScale: 0 }
+      ? // The sampler the model ships with (diffusers' default for it); at 1 step both are the same.
+        { sampler: schedulerClass === 'EulerDiscreteScheduler' ? 'euler' : 'euler_a', steps: 1, cfgScale: 0 }
       : variant === 'lcm'
         ? // With a guidance embedding the scale is fed to the UNet (LCM's default 8.5), without it CFG stays off.
           { sampler: 'lcm', steps: 4, cfgScale: typeof timeCond === 'number' ? 8.5 : 1 }

@@ -67,3 +67,5 @@ export {
   type StartLatents,
 } from './start-latents';
 export { readFinalLayerNorm, type LayerNormParams } from './onnx-initializers';
+export { textEncoderBuild, TEXT_ENCODER_BUILD_VERSION, type TextEncoderComponent } from './text-encoder-source';
+export { countFixedUpsamplers, unsupportedSizeError } from './unet-upsampling';

@@ -53,6 +53,27 @@ export interface ComponentWeightFiles {
   readonly weights: string;
 }
 
+/**
+ * A component's config text and the stamps a derived build is keyed on (the weights file's, and the config's with
+ * its content hash), read now.
+ * @throws PinholeError `NOT_FOUND` naming the weights when either file cannot be read.
+ */
+export async function readComponentSources(
+  component: string,
+  files: ComponentWeightFiles,
+): Promise<{ configText: string; weights: FileStamp; config: FileStamp & { sha256: string } }> {
+  try {
+    const configText = await readFile(files.config, 'utf8');
+    return {
+      configText,
+      weights: await fileStamp(files.weights),
+      config: { ...(await fileStamp(files.config)), sha256: createHash('sha256').update(configText).digest('hex') },
+    };
+  } catch (error) {
+    throw new PinholeError('NOT_FOUND', `Cannot read the ${component} weights ${files.weights}`, { cause: error });
+  }
+}
+
 const WEIGHT_FILES: Readonly<Record<LoraComponent, { dir: string; names: readonly string[] }>> = {
   unet: {
     dir: 'unet',
@@ -292,22 +313,16 @@ async function mergedBuild(
   rows: Tensor | undefined,
   embeddings: EmbeddingPlan,
 ): Promise<DerivedModel> {
-  let configText: string;
-  let sources: unknown;
-  try {
-    configText = await readFile(files.config, 'utf8');
-    sources = {
-      weights: await fileStamp(files.weights),
-      config: { ...(await fileStamp(files.config)), sha256: createHash('sha256').update(configText).digest('hex') },
-      loras: loras.map((l) => ({ ...l.info.stamp, weight: multiplierOf(l, component) })),
-      // Only when there are rows, so builds without embeddings keep the keys they had.
-      ...(rows
-        ? { embeddings: embeddings.embeddings.map((e) => ({ ...e.stamp, ids: e.ids.get(component as TextComponent) })) }
-        : {}),
-    };
-  } catch (error) {
-    throw new PinholeError('NOT_FOUND', `Cannot read the ${component} weights ${files.weights}`, { cause: error });
-  }
+  const { configText, weights, config } = await readComponentSources(component, files);
+  const sources = {
+    weights,
+    config,
+    loras: loras.map((l) => ({ ...l.info.stamp, weight: multiplierOf(l, component) })),
+    // Only when there are rows, so builds without embeddings keep the keys they had.
+    ...(rows
+      ? { embeddings: embeddings.embeddings.map((e) => ({ ...e.stamp, ids: e.ids.get(component as TextComponent) })) }
+      : {}),
+  };
   return {
     kind: KINDS[component],
     version: LORA_MODEL_BUILD_VERSION,

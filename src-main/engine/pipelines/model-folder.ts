@@ -1,6 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { PinholeError } from '../../../src-shared/errors';
+import { readConvertedSource } from '../checkpoint';
 import { detectTraits, type ModelTraits } from './family';
 
 /**
@@ -66,6 +67,21 @@ export interface ModelFolder {
   readonly files: ModelFiles;
   /** The UNet's native resolution in pixels (`sample_size × scale factor`), the default image size. */
   readonly defaultSize: number;
+  /**
+   * For a folder our converter wrote: the checkpoint (or folder) it came from — its name without extension and
+   * the file's SHA-256 — which the infotext records as `Model` and `Model hash`, as A1111 does for the file.
+   */
+  readonly source: { readonly name: string; readonly sha256: string | undefined } | undefined;
+}
+
+/** The `source` of a converted folder (see `ModelFolder.source`); undefined for other folders. */
+function convertedFrom(root: string): ModelFolder['source'] {
+  const converted = readConvertedSource(root);
+  if (!converted) return undefined;
+  return {
+    name: path.basename(converted.source).replace(/\.(safetensors|ckpt|pt|pth|bin)$/i, ''),
+    sha256: converted.sha256,
+  };
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -211,5 +227,6 @@ export async function loadModelFolder(dir: string): Promise<ModelFolder> {
     traits,
     files,
     defaultSize,
+    source: convertedFrom(root),
   };
 }

@@ -24,7 +24,7 @@ import { createScheduler } from '../schedulers';
 import { ClipTokenizer } from '../text';
 import { padToSameLength, PromptEncoder, zerosLike, type Conditioning } from './conditioning';
 import { denoise, throwIfAborted } from './denoise';
-import { networkInfotext, planLoras, type LoraPlan } from './lora-models';
+import { findComponentWeights, networkInfotext, planLoras, type LoraPlan } from './lora-models';
 import { loadModelFolder, type ModelFolder } from './model-folder';
 import { readFinalLayerNorm, type LayerNormParams } from './onnx-initializers';
 import {
@@ -45,7 +45,9 @@ import {
   type StartLatents,
 } from './start-latents';
 import { TextEncoder } from './text-encoder';
+import { textEncoderBuild, type TextEncoderComponent } from './text-encoder-source';
 import { guidanceScaleEmbedding, UNetRunner, type UNetConditioning } from './unet';
+import { countFixedUpsamplers, unsupportedSizeError } from './unet-upsampling';
 import { VaeDecoder, type EncodedImage, type VaeEncoder } from './vae';
 import { chooseVaeEncoder, openVaeEncoder, type VaeEncoderSource } from './vae-encoder-source';
 
@@ -64,6 +66,10 @@ export class StableDiffusionPipeline {
   private finalNorm: Promise<LayerNormParams> | undefined;
   private modelHash: Promise<string> | undefined;
   private encoderSource: Promise<VaeEncoderSource> | undefined;
+  /** How many fixed 2× upsamplers the folder's UNet export has (0 for our builds), read once. */
+  private fixedUpsamplers: Promise<number> | undefined;
+  /** Whether a folder's ONNX text encoder has `hidden_states` outputs, once it has been loaded. */
+  private readonly exportHasHiddenStates = new Map<string, boolean>();
   /** Model files outside the folder whose sessions this pipeline opened (built encoders in the cache). */
   private readonly outsideFiles = new Set<string>();
   /** The LoRA-merged models the last request with LoRAs ran (disposed when another set replaces them). */
@@ -112,6 +118,8 @@ export class StableDiffusionPipeline {
       lora?.unet ?? (await this.runtime.session(model.files.unet)),
       numberOr(model.unetConfig['time_cond_proj_dim']),
     );
+    // A merged LoRA UNet is our own build, which runs any size; the folder's export may not.
+    if (!lora?.unet) await this.checkUnetSize(req);
     const inpaintUnet = unet.inChannels === 9;
     if (inpaintUnet && req.mode !== 'inpaint') {
       throw new PinholeError(
@@ -142,6 +150,10 @@ export class StableDiffusionPipeline {
 
       const decoder = new VaeDecoder(await this.runtime.session(model.files.vaeDecoder));
       const modelHash = await this.shortHash(request.modelHash);
+      const vae = {
+        hash: request.vaeHash === undefined ? undefined : givenShortHash(request.vaeHash, 'vaeHash'),
+        name: request.vaeName,
+      };
       const factors = model.traits.family === 'sdxl' ? LATENT_RGB_SDXL : LATENT_RGB_SD;
       const images: GeneratedImage[] = [];
       const finalLatents: Float32Array[] = [];
@@ -208,7 +220,7 @@ export class StableDiffusionPipeline {
           );
           let image = tensorToRgb(decoded.data, decoded.dims);
           if (req.mode === 'inpaint' && req.pasteBack) image = pasteOutsideMask(image, init!.rgb, init!.pixelMask!);
-          const parameters = this.infotext(req, seed, modelHash, b, request.modelName, lora?.plan);
+          const parameters = this.infotext(req, seed, modelHash, b, request.modelName, vae, lora?.plan);
           const png = insertPngText(await encodePng(image), { parameters });
           images.push({ image, png, parameters, seed, iteration, batchIndex: b });
         }
@@ -230,6 +242,23 @@ export class StableDiffusionPipeline {
     } finally {
       for (const tensor of Object.values(device ?? {})) tensor.dispose();
     }
+  }
+
+  /**
+   * Refuses, before anything runs, an image size the folder's UNet export cannot run (see `unet-upsampling.ts`).
+   * @throws PinholeError `INVALID_PARAMS` naming the sizes that work.
+   */
+  private async checkUnetSize(req: ResolvedRequest): Promise<void> {
+    // A graph this reader cannot walk is no reason to refuse: onnxruntime loads the UNet and says what is wrong
+    // with it (only fixed-scale upsamplers are counted, so 0 just skips the check).
+    this.fixedUpsamplers ??= countFixedUpsamplers(this.model.files.unet).catch(() => 0);
+    const error = unsupportedSizeError(
+      req,
+      this.model.vae.scaleFactor,
+      await this.fixedUpsamplers,
+      this.model.files.unet,
+    );
+    if (error) throw error;
   }
 
   /**
@@ -262,11 +291,17 @@ export class StableDiffusionPipeline {
    */
   promptEncoder(clipSkip: number, emphasis: boolean, lora?: LoraSessions): Promise<PromptEncoder> {
     return (async () => {
-      const encoder = new TextEncoder(lora?.textEncoder ?? (await this.runtime.session(this.model.files.textEncoder)));
+      // SDXL always reads an inner layer; SD 1.x/2.x only with clip skip.
+      const inner = this.model.traits.family === 'sdxl' || clipSkip > 1;
+      const encoder = lora?.textEncoder
+        ? new TextEncoder(lora.textEncoder)
+        : await this.textEncoder('text_encoder', this.model.files.textEncoder, inner);
       const second = this.model.files.textEncoder2
         ? {
             tokenizer: this.tokenizer2!,
-            encoder: new TextEncoder(lora?.textEncoder2 ?? (await this.runtime.session(this.model.files.textEncoder2))),
+            encoder: lora?.textEncoder2
+              ? new TextEncoder(lora.textEncoder2)
+              : await this.textEncoder('text_encoder_2', this.model.files.textEncoder2, inner),
           }
         : undefined;
       return new PromptEncoder({ tokenizer: this.tokenizer, encoder }, second, {
@@ -278,6 +313,34 @@ export class StableDiffusionPipeline {
         layerNormEps: numberOr(this.model.textEncoderConfig['layer_norm_eps']) ?? 1e-5,
       });
     })();
+  }
+
+  /**
+   * The folder's text encoder, or, when an inner layer is needed and the ONNX export has no `hidden_states`
+   * outputs, one built from the folder's diffusers weights with them (see `text-encoder-source.ts`).
+   * @throws PinholeError `INVALID_PARAMS` when the layer is needed and there are neither outputs nor weights.
+   */
+  private async textEncoder(component: TextEncoderComponent, file: string, inner: boolean): Promise<TextEncoder> {
+    if (!inner || this.exportHasHiddenStates.get(file) !== false) {
+      const exported = new TextEncoder(await this.runtime.session(file));
+      this.exportHasHiddenStates.set(file, exported.hiddenStateCount > 0);
+      if (!inner || exported.hiddenStateCount > 0) return exported;
+    }
+    const weights = await findComponentWeights(this.model.dir, component);
+    if (!weights) {
+      throw new PinholeError(
+        'INVALID_PARAMS',
+        `${file} was exported without hidden_states outputs, so it cannot give an inner layer (clip skip), and ${this.model.dir} has no ${component}/config.json + ${component}/model.safetensors to build one from`,
+      );
+    }
+    // The export stays loaded (requests without clip skip use it); the session cache frees it under pressure.
+    const built = await this.runtime.derivedSession(await textEncoderBuild(component, weights));
+    this.outsideFiles.add(built.file);
+    const encoder = new TextEncoder(built.session);
+    if (encoder.hiddenStateCount === 0) {
+      throw new PinholeError('INTERNAL', `${built.file}: the built text encoder has no hidden_states outputs`);
+    }
+    return encoder;
   }
 
   /** The UNet conditioning for the whole batch: `[negative × B; prompt × B]` with guidance, `prompt × B` without. */
@@ -375,6 +438,7 @@ export class StableDiffusionPipeline {
     modelHash: string,
     batchPos: number,
     modelName: string | undefined,
+    vae: { hash: string | undefined; name: string | undefined },
     lora: LoraPlan | undefined,
   ): string {
     return formatInfotext({
@@ -387,7 +451,9 @@ export class StableDiffusionPipeline {
       width: req.width,
       height: req.height,
       modelHash,
-      modelName: modelName ?? this.model.name,
+      modelName: modelName ?? this.model.source?.name ?? this.model.name,
+      vaeHash: vae.hash,
+      vaeName: vae.name,
       batchSize: req.batchSize,
       batchPos,
       denoisingStrength: req.mode === 'txt2img' ? undefined : req.strength,
@@ -398,17 +464,11 @@ export class StableDiffusionPipeline {
 
   /**
    * A1111's short model hash: the first 10 hex digits of a SHA-256 — the caller's (of the checkpoint it
-   * imported) or, failing that, of `unet/model.onnx`, computed once.
+   * imported), else the checkpoint's a converted folder records, else of `unet/model.onnx`, computed once.
    */
-  private shortHash(given: string | undefined): Promise<string> {
-    if (given !== undefined) {
-      if (!/^[0-9a-fA-F]{10,64}$/.test(given)) {
-        return Promise.reject(
-          new PinholeError('INVALID_PARAMS', 'modelHash: must be a hex SHA-256 (at least 10 digits)'),
-        );
-      }
-      return Promise.resolve(given.slice(0, 10).toLowerCase());
-    }
+  private shortHash(given = this.model.source?.sha256): Promise<string> {
+    // A bad hash is a rejection, as a failed read of the UNet is.
+    if (given !== undefined) return Promise.resolve(given).then((hash) => givenShortHash(hash, 'modelHash'));
     this.modelHash ??= new Promise<string>((resolve, reject) => {
       const hash = createHash('sha256');
       createReadStream(this.model.files.unet)
@@ -435,4 +495,15 @@ function isInside(file: string, dir: string): boolean {
 
 function numberOr(value: unknown): number | undefined {
   return typeof value === 'number' ? value : undefined;
+}
+
+/**
+ * A1111's short hash of a SHA-256 the caller gives: its first 10 hex digits, lowercase.
+ * @throws PinholeError `INVALID_PARAMS` naming `field` when it is not hex of at least 10 digits.
+ */
+function givenShortHash(given: string, field: string): string {
+  if (!/^[0-9a-fA-F]{10,64}$/.test(given)) {
+    throw new PinholeError('INVALID_PARAMS', `${field}: must be a hex SHA-256 (at least 10 digits)`);
+  }
+  return given.slice(0, 10).toLowerCase();
 }

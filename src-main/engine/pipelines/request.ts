@@ -43,6 +43,12 @@ export interface GenerateRequest {
   readonly modelName?: string | undefined;
   /** The checkpoint's SHA-256 in hex (its first 10 digits become `Model hash:`); computed when absent. */
   readonly modelHash?: string | undefined;
+  /**
+   * A separate VAE baked into the model folder by the caller's conversion: its SHA-256 in hex (the first 10
+   * digits become `VAE hash:`) and its name (`VAE:`). Both absent when the model's own VAE is used.
+   */
+  readonly vaeHash?: string | undefined;
+  readonly vaeName?: string | undefined;
   /** A preview every this many steps (0 = none; default 4). */
   readonly previewEvery?: number | undefined;
   /**

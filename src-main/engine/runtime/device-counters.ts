@@ -54,18 +54,25 @@ export class CountedDeviceTensor implements DeviceTensor {
 
 /** `backend` whose sessions count device feeds into `counters` and accept the runtime's device handles. */
 export function countingDeviceFeeds(backend: InferenceBackend, counters: DeviceCounters): InferenceBackend {
+  const unwrap = (deviceFeeds: Readonly<Record<string, DeviceTensor>>): Record<string, DeviceTensor> => {
+    const unwrapped: Record<string, DeviceTensor> = {};
+    for (const [name, feed] of Object.entries(deviceFeeds)) {
+      counters.deviceFeeds++;
+      unwrapped[name] = feed instanceof CountedDeviceTensor ? feed.inner : feed;
+    }
+    return unwrapped;
+  };
   const wrap = (raw: RawSession): RawSession => ({
     inputs: raw.inputs,
     outputs: raw.outputs,
-    run(feeds, fetches, deviceFeeds) {
-      if (!deviceFeeds) return raw.run(feeds, fetches);
-      const unwrapped: Record<string, DeviceTensor> = {};
-      for (const [name, feed] of Object.entries(deviceFeeds)) {
-        counters.deviceFeeds++;
-        unwrapped[name] = feed instanceof CountedDeviceTensor ? feed.inner : feed;
-      }
-      return raw.run(feeds, fetches, unwrapped);
-    },
+    run: (feeds, fetches, deviceFeeds) =>
+      deviceFeeds ? raw.run(feeds, fetches, unwrap(deviceFeeds)) : raw.run(feeds, fetches),
+    ...(raw.runOnDevice
+      ? {
+          runOnDevice: (feeds, fetches, deviceFeeds) =>
+            raw.runOnDevice!(feeds, fetches, deviceFeeds ? unwrap(deviceFeeds) : undefined),
+        }
+      : {}),
     release: () => raw.release(),
   });
   return {
@@ -75,5 +82,11 @@ export function countingDeviceFeeds(backend: InferenceBackend, counters: DeviceC
       ? { keepsTensorsOnDevice: (provider) => backend.keepsTensorsOnDevice?.(provider) ?? false }
       : {}),
     ...(backend.upload ? { upload: (tensor, options) => backend.upload!(tensor, options) } : {}),
+    ...(backend.download
+      ? {
+          download: (tensor, options) =>
+            backend.download!(tensor instanceof CountedDeviceTensor ? tensor.inner : tensor, options),
+        }
+      : {}),
   };
 }

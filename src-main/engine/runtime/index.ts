@@ -4,6 +4,7 @@
  * onnxruntime-node.
  */
 export type {
+  DeviceRunResult,
   DeviceTensor,
   ExecutionProviderName,
   Feed,

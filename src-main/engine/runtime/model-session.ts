@@ -7,6 +7,8 @@ import { isOutOfMemory, outOfMemoryDuringRun } from './out-of-memory';
 export interface SessionOwner {
   reload(session: ModelSession): Promise<RawSession>;
   touch(session: ModelSession): void;
+  /** Releases every idle session but `session` (memory pressure); how many were released. */
+  releaseIdle(except: ModelSession): Promise<number>;
 }
 
 /** A float32 output: values and dimensions. */
@@ -111,15 +113,28 @@ export class ModelSession {
     }
     for (const name of fetches ?? []) this.requireOutput(name);
     this.running++;
-    try {
+    const attempt = async (): Promise<Record<string, HostTensor>> => {
       this.raw ??= await this.owner.reload(this);
       this.owner.touch(this);
       return Object.keys(onDevice).length > 0
         ? await this.raw.run(adapted, fetches, onDevice)
         : await this.raw.run(adapted, fetches);
+    };
+    try {
+      return await attempt();
     } catch (error) {
-      if (isOutOfMemory(error)) throw outOfMemoryDuringRun(this.modelPath, this.options.executionProvider, error);
-      throw error;
+      if (!isOutOfMemory(error)) throw error;
+      // The other models of the pipeline (text encoders, VAE) sit idle while the UNet runs: free them and try
+      // once more before telling the user to lower the size. They reload when next used.
+      if ((await this.owner.releaseIdle(this)) > 0) {
+        try {
+          return await attempt();
+        } catch (retryError) {
+          if (!isOutOfMemory(retryError)) throw retryError;
+          throw outOfMemoryDuringRun(this.modelPath, this.options.executionProvider, retryError);
+        }
+      }
+      throw outOfMemoryDuringRun(this.modelPath, this.options.executionProvider, error);
     } finally {
       this.running--;
     }

@@ -6,6 +6,7 @@ import { PinholeError } from '../../../src-shared/errors';
 import { env, InferenceSession, listSupportedBackends, Tensor } from 'onnxruntime-node';
 import { identityModelBytes } from './tiny-onnx';
 import type {
+  DeviceRunResult,
   DeviceTensor,
   ExecutionProviderName,
   HostTensor,
@@ -126,6 +127,25 @@ class OrtSession implements RawSession {
     return out;
   }
 
+  async runOnDevice(
+    feeds: Readonly<Record<string, HostTensor>>,
+    fetches: readonly string[],
+    deviceFeeds?: Readonly<Record<string, DeviceTensor>>,
+  ): Promise<DeviceRunResult> {
+    const ortFeeds: Record<string, Tensor> = {};
+    for (const [name, tensor] of Object.entries(feeds)) ortFeeds[name] = toOrt(tensor);
+    for (const [name, tensor] of Object.entries(deviceFeeds ?? {})) ortFeeds[name] = deviceToOrt(tensor);
+    const results = await this.session.run(ortFeeds, [...fetches]);
+    const host: Record<string, HostTensor> = {};
+    const device: Record<string, DeviceTensor> = {};
+    // Never call `getData` on a gpu-buffer output: onnxruntime-node 1.30 has no downloader and aborts the process.
+    for (const [name, value] of Object.entries(results)) {
+      if (value.location === 'gpu-buffer') device[name] = new OrtDeviceTensor(value);
+      else host[name] = fromOrt(value);
+    }
+    return { host, device };
+  }
+
   release(): Promise<void> {
     return this.session.release();
   }
@@ -133,7 +153,11 @@ class OrtSession implements RawSession {
 
 /** onnxruntime-node's session options for the engine's. */
 function ortSessionOptions(options: SessionOptions): InferenceSession.SessionOptions {
+  const deviceOutputs = options.executionProvider === 'webgpu' ? (options.deviceOutputs ?? []) : [];
   return {
+    ...(deviceOutputs.length > 0
+      ? { preferredOutputLocation: Object.fromEntries(deviceOutputs.map((name) => [name, 'gpu-buffer' as const])) }
+      : {}),
     executionProviders: [providerConfig(options.executionProvider, options.deviceId)],
     graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
     ...(options.intraOpNumThreads !== undefined ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
@@ -172,6 +196,29 @@ function createUploader(): (tensor: HostTensor, options: SessionOptions) => Prom
   };
 }
 
+/**
+ * Downloads: the mirror of uploads, an `Identity` session on the tensor's provider whose output stays in host
+ * memory, so ORT copies the device input back. (A device tensor's own `getData` is not implemented in
+ * onnxruntime-node and terminates the process.)
+ */
+function createDownloader(): (tensor: DeviceTensor, options: SessionOptions) => Promise<HostTensor> {
+  const sessions = new Map<string, Promise<InferenceSession>>();
+  return async (tensor, options) => {
+    const key = `${options.executionProvider}:${options.deviceId ?? 0}:${tensor.type}`;
+    let session = sessions.get(key);
+    if (!session) {
+      session = InferenceSession.create(identityModelBytes(tensor.type), {
+        executionProviders: [providerConfig(options.executionProvider, options.deviceId)],
+      });
+      session.catch(() => sessions.delete(key));
+      sessions.set(key, session);
+    }
+    const { y } = await (await session).run({ x: deviceToOrt(tensor) });
+    if (!y || y.location !== 'cpu') throw new PinholeError('INTERNAL', 'a download stayed on the device');
+    return fromOrt(y);
+  };
+}
+
 /** `InferenceBackend` over onnxruntime-node (CPU, WebGPU, CUDA where its libraries are installed, DirectML, CoreML). */
 export function createOrtBackend(): InferenceBackend {
   configureLogging();
@@ -187,5 +234,6 @@ export function createOrtBackend(): InferenceBackend {
     },
     keepsTensorsOnDevice: (provider) => provider === 'webgpu',
     upload: createUploader(),
+    download: createDownloader(),
   };
 }

@@ -75,6 +75,19 @@ export interface SessionOptions {
    * latency per operator on an idle machine and starves the engine's own JavaScript on a small one.
    */
   readonly intraOpSpinning?: boolean;
+  /**
+   * Outputs the session leaves in the provider's device memory, for `RawSession.runOnDevice` to hand back as
+   * device tensors (state carried from one run to the next, e.g. a trainer's weights and optimizer moments).
+   * Honoured only where the backend `keepsTensorsOnDevice`; others return every output in host memory.
+   */
+  readonly deviceOutputs?: readonly string[];
+}
+
+/** What `RawSession.runOnDevice` returns: outputs in host memory, and those the session keeps on its device. */
+export interface DeviceRunResult {
+  readonly host: Record<string, HostTensor>;
+  /** The caller owns these and disposes them. */
+  readonly device: Record<string, DeviceTensor>;
 }
 
 /** A loaded model as a backend exposes it. */
@@ -91,6 +104,15 @@ export interface RawSession {
     fetches?: readonly string[],
     deviceFeeds?: Readonly<Record<string, DeviceTensor>>,
   ): Promise<Record<string, HostTensor>>;
+  /**
+   * Like `run`, for a session created with `SessionOptions.deviceOutputs`: those outputs come back on the
+   * device, the others in host memory. Present on backends that keep tensors on a device.
+   */
+  runOnDevice?(
+    feeds: Readonly<Record<string, HostTensor>>,
+    fetches: readonly string[],
+    deviceFeeds?: Readonly<Record<string, DeviceTensor>>,
+  ): Promise<DeviceRunResult>;
   /** Frees the native session; the object is unusable afterwards. */
   release(): Promise<void>;
 }
@@ -108,4 +130,6 @@ export interface InferenceBackend {
   keepsTensorsOnDevice?(provider: ExecutionProviderName): boolean;
   /** Copies a host tensor into the device memory of the provider `options` names (see `keepsTensorsOnDevice`). */
   upload?(tensor: HostTensor, options: SessionOptions): Promise<DeviceTensor>;
+  /** Copies a device tensor of `options`' provider back into host memory (the device tensor stays valid). */
+  download?(tensor: DeviceTensor, options: SessionOptions): Promise<HostTensor>;
 }

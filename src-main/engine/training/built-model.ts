@@ -8,7 +8,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { encodeModel, saveModel, tensorByteLength, type Model } from '../graph';
-import type { DeviceTensor, HostTensor, InferenceBackend, RawSession, SessionOptions } from '../runtime';
+import type {
+  DeviceRunResult,
+  DeviceTensor,
+  HostTensor,
+  InferenceBackend,
+  RawSession,
+  SessionOptions,
+} from '../runtime';
 
 /** Weights up to this size are handed over inline (well under protobuf's 2 GiB, whose encoding also copies them). */
 export const INLINE_WEIGHT_LIMIT = 1024 ** 3;
@@ -40,6 +47,7 @@ export async function materializeModel(model: Model, inlineLimit = INLINE_WEIGHT
 class DisposingSession implements RawSession {
   readonly inputs: RawSession['inputs'];
   readonly outputs: RawSession['outputs'];
+  readonly runOnDevice?: RawSession['runOnDevice'];
 
   constructor(
     private readonly raw: RawSession,
@@ -47,6 +55,10 @@ class DisposingSession implements RawSession {
   ) {
     this.inputs = raw.inputs;
     this.outputs = raw.outputs;
+    if (raw.runOnDevice) {
+      this.runOnDevice = (feeds, fetches, deviceFeeds): Promise<DeviceRunResult> =>
+        raw.runOnDevice!(feeds, fetches, deviceFeeds);
+    }
   }
 
   run(

@@ -85,6 +85,8 @@ export function settingsFingerprint(request: TrainRequest): string {
     'sampleSeed',
     'sampleSteps',
     'steps',
+    // Metadata only: names the file `model` was converted from, which `model` already stands for.
+    'baseModelFile',
   ]);
   const kept = Object.entries(request)
     .filter(([key, value]) => !ignored.has(key) && value !== undefined)

@@ -22,24 +22,35 @@ export interface Optimizer {
 
 const f = Math.fround;
 
-/** `torch.optim.SGD(lr, momentum=0, weight_decay=0)`: p −= lr·g. */
+/** The factors of an SGD step, in the order the update graph declares them. */
+export const SGD_FACTORS = ['lr', 'wd'] as const;
+
+/**
+ * `torch.optim.SGD(lr, momentum=0, weight_decay)`: d = g + wd·p (L2 decay, added to the gradient after
+ * clipping, as torch's step sees the clipped `.grad`), then p −= lr·d. wd = 0 is plain p −= lr·g.
+ */
 export class Sgd implements Optimizer {
   readonly kind = 'sgd';
   steps = 0;
-  constructor(public lr: number) {}
+  constructor(
+    public lr: number,
+    readonly weightDecay = 0,
+  ) {}
 
-  nextFactors(): Record<string, number> {
+  nextFactors(): Record<(typeof SGD_FACTORS)[number], number> {
     this.steps++;
-    return { lr: f(this.lr) };
+    return { lr: f(this.lr), wd: f(this.weightDecay) };
   }
 
   step(params: readonly Float32Array[], grads: readonly Float32Array[]): void {
-    const lr = f(this.lr);
+    const { lr, wd } = this.nextFactors();
     params.forEach((p, k) => {
       const g = grads[k]!;
-      for (let i = 0; i < p.length; i++) p[i] = f(p[i]! - f(lr * g[i]!));
+      for (let i = 0; i < p.length; i++) {
+        // With wd = 0 torch skips the term; adding 0·p changes no finite value, and the graph always adds it.
+        p[i] = f(p[i]! - f(lr * f(g[i]! + f(wd * p[i]!))));
+      }
     });
-    this.steps++;
   }
 }
 

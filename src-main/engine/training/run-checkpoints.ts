@@ -37,6 +37,7 @@ export class RunCheckpoints {
   async save(step: number, loop: TrainingLoop, validate: boolean): Promise<void> {
     if (this.dir === undefined) return;
     await mkdir(this.dir, { recursive: true });
+    await loop.syncToHost();
     const validationLoss = validate ? await loop.validationLoss() : undefined;
     const entry: TrainCheckpoint = {
       step,

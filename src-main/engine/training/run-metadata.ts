@@ -1,10 +1,11 @@
 /**
  * The `ss_*` metadata of a trained LoRA, named as kohya-ss's `train_network.py` writes them, so A1111,
  * ComfyUI and model sites show the training settings (trigger word via `ss_tag_frequency`, as kohya
- * counts caption tags per dataset folder).
+ * counts caption tags per dataset folder) and the base model (name, legacy hash, SHA-256).
  */
 import path from 'node:path';
 import { kohyaMetadata, type LoraWeights } from '../lora';
+import type { BaseModelHashes } from './base-model-hash';
 import type { TrainingExample } from './data';
 import type { TrainRequest } from './train-api';
 
@@ -39,19 +40,24 @@ function datasetDirs(examples: readonly TrainingExample[], repeats: number) {
 
 const bool = (b: boolean): string => (b ? 'True' : 'False');
 
-/** Metadata for the LoRA after `stepsDone` steps of `request`. */
+/**
+ * Metadata for the LoRA after `stepsDone` steps of `request`; `baseModel`: the hashed base model file
+ * (base-model-hash.ts), named as kohya names it (the file's base name; a folder's own name).
+ */
 export function trainingMetadata(
   lora: LoraWeights,
   request: TrainRequest,
   examples: readonly TrainingExample[],
   stepsDone: number,
   family: 'sd1' | 'sd2' | 'sdxl',
+  baseModel?: BaseModelHashes,
 ): Record<string, string> {
   const scheduler =
     request.lrSchedule === 'cosine' ? 'cosine' : request.warmupSteps > 0 ? 'constant_with_warmup' : 'constant';
   const folders = tagFrequency(examples, request.repeats);
   return kohyaMetadata(lora, {
-    baseModelName: path.basename(path.resolve(request.model)),
+    baseModelName: path.basename(path.resolve(request.baseModelFile ?? request.model)),
+    ...(baseModel ? { baseModelHash: baseModel.legacy, baseModelSha256: baseModel.sha256 } : {}),
     resolution: request.resolution,
     steps: request.steps,
     datasetSize: examples.length * request.repeats,

@@ -27,6 +27,7 @@ import { TorchGenerator } from '../random';
 import { createOrtBackend } from '../runtime/ort-backend';
 import { selectExecutionProvider } from '../runtime/providers';
 import { SafetensorsFile } from '../weights';
+import { baseModelFileOf, baseModelHashes } from './base-model-hash';
 import { settingsFingerprint } from './checkpoint';
 import { prepareTrainingData, type TrainingData } from './data';
 import { createLrSchedule } from './lr-schedule';
@@ -196,7 +197,13 @@ async function trainOpened(request: TrainRequest, options: RunTrainingOptions, o
   });
   const cachingMs = performance.now() - cachingStart;
 
-  const metadata = (steps: number) => trainingMetadata(lora, request, data.examples, steps, family);
+  // Hashed once per run (cached across runs): every checkpoint and the final file name the same base model.
+  // A base file gone since its conversion leaves the hashes out (kohya writes "NOFILE"); it does not stop training.
+  const baseModel = await baseModelHashes(
+    baseModelFileOf(request.model, request.baseModelFile),
+    request.cacheDir,
+  ).catch(() => undefined);
+  const metadata = (steps: number) => trainingMetadata(lora, request, data.examples, steps, family, baseModel);
   const dtype = SAVE_DTYPE[request.savePrecision];
   const checkpointDir = request.checkpointDir;
   const run = new RunCheckpoints(checkpointDir, lora, {
@@ -300,6 +307,7 @@ async function trainOpened(request: TrainRequest, options: RunTrainingOptions, o
         const every = request.saveEvery ?? 0;
         if (every > 0 && (done % every === 0 || done === request.steps)) await run.save(done, loop, true);
         if (sampler && done % request.sampleEvery! === 0) {
+          await loop.syncToHost();
           for (const s of await sampler.sample(lora, done)) {
             const sample = { step: done, index: s.index, prompt: s.prompt, file: s.file };
             run.history.samples.push(sample);

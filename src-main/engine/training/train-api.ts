@@ -9,6 +9,11 @@ export type TrainItem = { file: string; caption: string };
 export type TrainRequest = {
   /** Diffusers-layout model folder. */
   model: string;
+  /**
+   * The single-file checkpoint `model` was converted from: its name and hashes go in the LoRA's
+   * `ss_sd_model_*` metadata (absent: the folder's name and its UNet weights' hashes).
+   */
+  baseModelFile?: string | undefined;
   /** Images with same-name `.txt` captions, in file-name order (give this or `items`). */
   images?: string | undefined;
   /** An explicit list of images and captions, in this order (a library dataset resolved by the job). */

@@ -36,6 +36,7 @@ export type TrainOptions = {
   lora: LoraWeights;
   optimizer: 'sgd' | 'adamw';
   lr: number;
+  /** AdamW's decoupled decay (default 0.01) or SGD's L2 decay (default 0). */
   weightDecay?: number;
   steps: number;
   batch: number;
@@ -91,6 +92,11 @@ export type TrainingLoop = {
   readonly generator: TorchGenerator;
   /** Mean validation loss of the LoRA now (with `validation`). */
   validationLoss(): Promise<number | undefined>;
+  /**
+   * Brings `lora` and the optimizers' moments in host memory up to date: where the provider keeps them on
+   * the device between steps, the host arrays are stale until this runs. Hooks call it before reading them.
+   */
+  syncToHost(): Promise<void>;
 };
 
 type SchedulerConfig = BetaConfig & { prediction_type?: string };
@@ -148,7 +154,9 @@ export async function trainLora(options: TrainOptions): Promise<number[]> {
     });
   }
   const makeOptimizer = (lr: number): Optimizer =>
-    options.optimizer === 'sgd' ? new Sgd(lr) : new AdamW({ lr, weightDecay: options.weightDecay ?? 0.01 });
+    options.optimizer === 'sgd'
+      ? new Sgd(lr, options.weightDecay ?? 0)
+      : new AdamW({ lr, weightDecay: options.weightDecay ?? 0.01 });
   const optimizer = makeOptimizer(options.lr);
   const teSchedule = options.textEncoderSchedule;
   const teOptimizer = teSchedule ? makeOptimizer(teSchedule(0)) : undefined;
@@ -172,18 +180,27 @@ export async function trainLora(options: TrainOptions): Promise<number[]> {
   const trainers = new Map<string, LoraTrainer>();
   const validation =
     options.validation === true ? new ValidationSet(data, options.seed, alphasCumprod, prediction) : undefined;
+  // The trainer that ran last: the one that may hold the LoRA's current state on the device.
+  let current: LoraTrainer | undefined;
+  const syncToHost = async () => current?.syncToHost();
   const loop: TrainingLoop = {
     lora: options.lora,
     optimizer,
     optimizers: teOptimizer ? [optimizer, teOptimizer] : [optimizer],
     order,
     generator: g,
-    validationLoss: async () => validation?.evaluate(config, weights, options.lora, backend),
+    validationLoss: async () => {
+      await syncToHost();
+      return validation?.evaluate(config, weights, options.lora, backend);
+    },
+    syncToHost,
   };
   try {
     const trainerFor = async (batch: number, dims: readonly number[]): Promise<LoraTrainer> => {
       const key = `${batch}:${dims.join('x')}`;
       let trainer = trainers.get(key);
+      // Another bucket's trainer feeds the host arrays: bring them up to date first.
+      if (current && current !== trainer) await current.syncToHost();
       if (trainer) {
         // Most recently used last (Map keeps insertion order).
         trainers.delete(key);
@@ -219,6 +236,7 @@ export async function trainLora(options: TrainOptions): Promise<number[]> {
       const picked = order.batch(step).map((i) => data.examples[i]!);
       const batch = drawStepBatch(data, picked, g, alphasCumprod, prediction, features);
       const trainer = await trainerFor(picked.length, picked[0]!.latentDims);
+      current = trainer;
       const stepStart = performance.now();
       const loss = await trainer.step(batch);
       const ms = performance.now() - stepStart;
@@ -226,6 +244,7 @@ export async function trainLora(options: TrainOptions): Promise<number[]> {
       options.onStep?.(step, loss, { lr: optimizer.lr, gradNorm: trainer.lastGradNorm, ms });
       await options.afterStep?.(step + 1, loop);
     }
+    await syncToHost();
     return losses;
   } finally {
     for (const t of trainers.values()) await t.release();

@@ -1,9 +1,12 @@
 /**
- * The LoRA trainer's session: the training model (see `training-model.ts`) compiled once on the
- * engine's execution provider; each `LoraTrainer.step` runs forward + backward in onnxruntime and
- * the optimizer(s) update the LoRA in JS. The LoRA and its gradients cross between host and
- * device once per step (a few MB at ranks a personal LoRA uses); the optimizer state stays on
- * the host.
+ * The LoRA trainer's session: the training model (see `training-model.ts`) with clipping and the
+ * optimizer update appended (`update-graph.ts`), compiled once on the engine's execution provider;
+ * each `LoraTrainer.step` is one `session.run` that returns the loss and the new LoRA weights and
+ * optimizer moments. Where the provider keeps tensors on its device (WebGPU), those outputs stay
+ * there and feed the next step directly: only the batch goes up and the loss comes down, and the
+ * host arrays are brought up to date on demand (`syncToHost`: checkpoints, samples, the end).
+ * Elsewhere the LoRA and its moments cross between host and device once per step (a few MB at the
+ * ranks a personal LoRA uses).
  */
 import { PinholeError } from '../../../src-shared/errors';
 import { type LoraWeights } from '../lora';
@@ -11,7 +14,13 @@ import { type UNetConfig, type WeightSource } from '../models';
 import { createOrtBackend } from '../runtime/ort-backend';
 import { isOutOfMemory } from '../runtime/out-of-memory';
 import { parseProviderName, PROVIDER_ENV, selectExecutionProvider } from '../runtime/providers';
-import { type ExecutionProviderName, type HostTensor, type InferenceBackend, type RawSession } from '../runtime';
+import {
+  type DeviceTensor,
+  type ExecutionProviderName,
+  type HostTensor,
+  type InferenceBackend,
+  type RawSession,
+} from '../runtime';
 import { resolveBaseWeights, type BaseWeightsPrecision } from './base-weights';
 import { AdamW, type Optimizer } from './optimizers';
 import { buildTrainingModel, type TrainingGraphOptions, type TrainingShape } from './training-model';
@@ -74,7 +83,15 @@ export type LoraTrainerOptions = Omit<TrainingGraphOptions, 'baseWeights'> & {
   baseWeights?: BaseWeightsPrecision;
   /** A separate optimizer (own learning rate) for the text encoders' LoRA tensors; default `optimizer`. */
   textEncoderOptimizer?: Optimizer;
+  /**
+   * Keep the LoRA and optimizer moments on the device between steps where the provider can (default true);
+   * false copies them every step, as on providers that cannot (the tests compare the two).
+   */
+  keepStateOnDevice?: boolean;
 };
+
+/** One tensor of training state: the graph input it feeds, the output that replaces it, its host array. */
+type StateTensor = { input: string; output: string; host: () => Float32Array; dims: number[] };
 
 /** The module and tensor of a kohya key `<module>.lora_down.weight` / `.lora_up.weight`. */
 function splitKey(key: string): { module: string; which: 'down' | 'up' } {
@@ -92,6 +109,11 @@ export class LoraTrainer {
   private readonly inputNames: Set<string>;
   /** Indices into `keys` of the UNet's and the text encoders' tensors (optimizer param groups). */
   private readonly groups: { optimizer: Optimizer; indices: number[] }[];
+  /**
+   * State the last step left on the device, by the input it feeds next. While not empty, the host arrays
+   * (`lora`, the optimizers' moments) are stale until `syncToHost`.
+   */
+  private readonly onDevice = new Map<string, DeviceTensor>();
 
   private constructor(
     private readonly session: RawSession,
@@ -102,6 +124,8 @@ export class LoraTrainer {
     readonly placement: { provider: ExecutionProviderName; baseWeights: 'float32' | 'float16' },
     textEncoderOptimizer: Optimizer | undefined,
     private readonly checkpointing: boolean,
+    /** Where state goes back to the host; absent when state is copied every step. */
+    private readonly download: ((tensor: DeviceTensor) => Promise<HostTensor>) | undefined,
   ) {
     this.inputNames = new Set(session.inputs.map((i) => i.name));
     this.groups = paramGroups(keys, optimizer, textEncoderOptimizer);
@@ -129,7 +153,22 @@ export class LoraTrainer {
       groups.map((g) => ({ kind: g.optimizer.kind, keys: g.indices.map((i) => keys[i]!) })),
       (key) => loraParam(lora, key).dims,
     );
-    const session = await createBuiltSession(backend, withUpdate, { executionProvider: provider });
+    const resident =
+      options.keepStateOnDevice !== false &&
+      backend.keepsTensorsOnDevice?.(provider) === true &&
+      backend.download !== undefined;
+    const deviceOutputs = resident
+      ? groups.flatMap((g) =>
+          g.indices.flatMap((i) => {
+            const out = updateOutputs(keys[i]!);
+            return g.optimizer instanceof AdamW ? [out.param, out.m, out.v] : [out.param];
+          }),
+        )
+      : undefined;
+    const sessionOptions = { executionProvider: provider, ...(deviceOutputs ? { deviceOutputs } : {}) };
+    const session = await createBuiltSession(backend, withUpdate, sessionOptions);
+    const download =
+      resident && session.runOnDevice ? (tensor: DeviceTensor) => backend.download!(tensor, sessionOptions) : undefined;
     return new LoraTrainer(
       session,
       lora,
@@ -138,7 +177,53 @@ export class LoraTrainer {
       { provider, baseWeights },
       options.textEncoderOptimizer,
       options.gradientCheckpointing === true,
+      download,
     );
+  }
+
+  /** Whether the LoRA and optimizer moments stay on the device between steps. */
+  get keepsStateOnDevice(): boolean {
+    return this.download !== undefined;
+  }
+
+  /** Every state tensor the graph updates, in the order of the param groups. */
+  private stateTensors(): StateTensor[] {
+    return this.groups.flatMap(({ optimizer, indices }) =>
+      indices.flatMap((i, j) => {
+        const key = this.keys[i]!;
+        const { dims } = this.param(key);
+        const out = updateOutputs(key);
+        const param: StateTensor = { input: key, output: out.param, host: () => this.param(key).data, dims };
+        if (!(optimizer instanceof AdamW)) return [param];
+        const moments = momentInputs(key);
+        return [
+          param,
+          { input: moments.m, output: out.m, host: () => optimizer.m[j]!, dims },
+          { input: moments.v, output: out.v, host: () => optimizer.v[j]!, dims },
+        ];
+      }),
+    );
+  }
+
+  /**
+   * Brings the LoRA and the optimizer moments in host memory up to date with the device, and frees the
+   * device copies (the next step feeds the host arrays again). Call before reading or changing them:
+   * checkpoints, samples, validation, switching to another trainer over the same LoRA, the end of a run.
+   */
+  async syncToHost(): Promise<void> {
+    if (this.onDevice.size === 0) return;
+    for (const state of this.stateTensors()) {
+      const tensor = this.onDevice.get(state.input);
+      if (!tensor) continue;
+      const host = await this.download!(tensor);
+      state.host().set(host.data as Float32Array);
+    }
+    this.disposeDeviceState();
+  }
+
+  private disposeDeviceState(): void {
+    for (const tensor of this.onDevice.values()) tensor.dispose();
+    this.onDevice.clear();
   }
 
   /** The LoRA array behind a kohya tensor key. */
@@ -183,45 +268,56 @@ export class LoraTrainer {
    */
   async step(batch: StepBatch): Promise<number> {
     const feeds = this.dataFeeds(batch);
+    const deviceFeeds: Record<string, DeviceTensor> = {};
     const scalar = (value: number): HostTensor => ({ type: 'float32', data: Float32Array.of(value), dims: [1] });
     feeds[MAX_GRAD_NORM_INPUT] = scalar(this.maxGradNorm);
-    const fetches = ['loss', GRAD_NORM_OUTPUT];
     this.groups.forEach(({ optimizer, indices }, g) => {
-      const params = indices.map((i) => this.param(this.keys[i]!));
-      const factors = optimizer.nextFactors(params.map((p) => p.data.length));
+      const factors = optimizer.nextFactors(indices.map((i) => this.param(this.keys[i]!).data.length));
       for (const [name, value] of Object.entries(factors)) feeds[factorInput(g, name)] = scalar(value);
-      indices.forEach((i, j) => {
-        const key = this.keys[i]!;
-        const { data, dims } = params[j]!;
-        feeds[key] = { type: 'float32', data, dims };
-        const out = updateOutputs(key);
-        fetches.push(out.param);
-        if (optimizer instanceof AdamW) {
-          const moments = momentInputs(key);
-          feeds[moments.m] = { type: 'float32', data: optimizer.m[j]!, dims };
-          feeds[moments.v] = { type: 'float32', data: optimizer.v[j]!, dims };
-          fetches.push(out.m, out.v);
-        }
-      });
     });
-    const out = await this.session.run(feeds, fetches).catch((error: unknown) => {
-      throw isOutOfMemory(error) ? this.outOfMemory(error) : error;
-    });
-    const loss = (out['loss']!.data as Float32Array)[0]!;
-    if (!Number.isFinite(loss)) throw new PinholeError('INVALID_PARAMS', `training diverged: loss is ${loss}`);
-    this.lastGradNorm = (out[GRAD_NORM_OUTPUT]!.data as Float32Array)[0]!;
-    for (const { optimizer, indices } of this.groups) {
-      indices.forEach((i, j) => {
-        const key = this.keys[i]!;
-        const names = updateOutputs(key);
-        this.param(key).data.set(out[names.param]!.data as Float32Array);
-        if (optimizer instanceof AdamW) {
-          optimizer.m[j]!.set(out[names.m]!.data as Float32Array);
-          optimizer.v[j]!.set(out[names.v]!.data as Float32Array);
-        }
-      });
+    const state = this.stateTensors();
+    for (const { input, host, dims } of state) {
+      const device = this.onDevice.get(input);
+      if (device) deviceFeeds[input] = device;
+      else feeds[input] = { type: 'float32', data: host(), dims };
     }
+    const fetches = ['loss', GRAD_NORM_OUTPUT, ...state.map((t) => t.output)];
+    const failed = (error: unknown): never => {
+      throw isOutOfMemory(error) ? this.outOfMemory(error) : error;
+    };
+    if (this.download) {
+      const { host, device } = await this.session.runOnDevice!(feeds, fetches, deviceFeeds).catch(failed);
+      const loss = this.finiteLoss(host);
+      if (loss === undefined) {
+        for (const t of Object.values(device)) t.dispose();
+        throw this.diverged(host);
+      }
+      for (const { input, output } of state) {
+        const next = device[output];
+        if (!next) throw new PinholeError('INTERNAL', `the training step left ${output} off the device`);
+        this.onDevice.get(input)?.dispose();
+        this.onDevice.set(input, next);
+      }
+      return loss;
+    }
+    const out = await this.session.run(feeds, fetches).catch(failed);
+    const loss = this.finiteLoss(out);
+    if (loss === undefined) throw this.diverged(out);
+    for (const { output, host } of state) host().set(out[output]!.data as Float32Array);
     return loss;
+  }
+
+  /** The step's loss (and the gradient norm kept), or undefined when the loss is not finite. */
+  private finiteLoss(out: Record<string, HostTensor>): number | undefined {
+    const loss = (out['loss']!.data as Float32Array)[0]!;
+    if (!Number.isFinite(loss)) return undefined;
+    this.lastGradNorm = (out[GRAD_NORM_OUTPUT]!.data as Float32Array)[0]!;
+    return loss;
+  }
+
+  private diverged(out: Record<string, HostTensor>): PinholeError {
+    const loss = (out['loss']!.data as Float32Array)[0]!;
+    return new PinholeError('INVALID_PARAMS', `training diverged: loss is ${loss}`);
   }
 
   /** Out of memory in a step, with what the user can lower (activations dominate; base weights next). */
@@ -241,7 +337,9 @@ export class LoraTrainer {
     );
   }
 
+  /** Frees the session and any state left on the device (call `syncToHost` first to keep it). */
   release(): Promise<void> {
+    this.disposeDeviceState();
     return this.session.release();
   }
 }

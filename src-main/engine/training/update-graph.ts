@@ -6,13 +6,13 @@
  * single-tensor CPU path in the same order as `optimizers.ts`, the JS reference the tests compare to.
  *
  * Added inputs (all float32): `max_grad_norm` [1] (≤ 0: no clipping); per param group `g`, the
- * step's factors `opt<g>.<factor>` [1] (`OptimizerFactors`); per AdamW tensor `m/<key>`, `v/<key>`.
+ * step's factors `opt<g>.<factor>` [1] (`SGD_FACTORS`, `ADAMW_FACTORS`); per AdamW tensor `m/<key>`, `v/<key>`.
  * Added outputs: `grad_norm` [1] (before clipping), per tensor `next/<key>` and, for AdamW,
  * `next_m/<key>`, `next_v/<key>`.
  */
 import { gradName } from '../autodiff';
 import { type Model, type Node, type ValueInfo } from '../graph';
-import { ADAMW_FACTORS, type OptimizerKind } from './optimizers';
+import { ADAMW_FACTORS, SGD_FACTORS, type OptimizerKind } from './optimizers';
 
 export type UpdateGroup = { kind: OptimizerKind; keys: readonly string[] };
 
@@ -81,9 +81,13 @@ export function appendOptimizerUpdate(
       return input;
     };
     if (group.kind === 'sgd') {
-      const lr = factor('lr');
+      const { lr, wd } = Object.fromEntries(SGD_FACTORS.map((name) => [name, factor(name)])) as Record<
+        (typeof SGD_FACTORS)[number],
+        string
+      >;
       for (const key of group.keys) {
-        const grad = op('Mul', [gradName(key), coef]);
+        // d = clipped g + wd·p (torch's L2 decay, 0 turns it off); p −= lr·d
+        const grad = op('Add', [op('Mul', [gradName(key), coef]), op('Mul', [wd, key])]);
         output(op('Sub', [key, op('Mul', [lr, grad])]), updateOutputs(key).param, dims(key));
       }
       return;

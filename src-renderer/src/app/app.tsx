@@ -1,12 +1,13 @@
 /**
- * The studio shell: navigation, the current page inside its own error boundary, and the job
- * tray (with its own boundary) under every page.
+ * The studio shell: navigation, the current page inside its own error boundary, the job
+ * tray (with its own boundary) under every page, and the window-wide file drop.
  */
 import { ErrorBoundary } from '../components/error-boundary';
 import { useRoute } from '../lib/router';
 import { ConnectionBanner } from './connection-banner';
 import { Navigation } from './navigation';
 import { PAGE_ENTRIES } from './pages';
+import { WindowDrop } from './window-drop';
 import { JobTray } from '../features/jobs';
 
 /** The root component. */
@@ -27,6 +28,9 @@ export function App() {
         </main>
         <ErrorBoundary name="The job tray">
           <JobTray />
+        </ErrorBoundary>
+        <ErrorBoundary name="Dropping files">
+          <WindowDrop page={entry.id} />
         </ErrorBoundary>
       </div>
     </div>

@@ -6,9 +6,13 @@
 import { create } from 'zustand';
 import type { GenerateParams } from '../../../src-shared/api/schemas';
 
-/** One hand-over. */
+/**
+ * One hand-over. `keepModel`: the settings name a model that is not in the library (an imported PNG's), so the
+ * form keeps the model it has.
+ */
 export type GenerateHandoff =
-  { kind: 'use-settings'; request: GenerateParams } | { kind: 'watch'; jobId: string; seed: string };
+  | { kind: 'use-settings'; request: GenerateParams; keepModel?: boolean }
+  | { kind: 'watch'; jobId: string; seed: string };
 
 /** Handoff slice: at most one pending hand-over. */
 export type GenerateHandoffState = { pending: GenerateHandoff | null };

@@ -61,6 +61,11 @@ export class GeneratePage {
     return this.page.getByTestId('model-select');
   }
 
+  /** The VAE select: '' for the model's own, else a library VAE's file. */
+  vaeSelect(): Locator {
+    return this.page.getByTestId('vae-select');
+  }
+
   generateButton(): Locator {
     return this.page.getByTestId('generate-button');
   }

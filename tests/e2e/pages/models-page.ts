@@ -74,6 +74,11 @@ export class ModelsPage {
     return this.row(name, kind).getByTestId('model-short-hash').innerText();
   }
 
+  /** A checkpoint's prediction select: '' (from the weights), `epsilon` or `v_prediction`. */
+  prediction(name: string): Locator {
+    return this.row(name).getByTestId('model-prediction');
+  }
+
   async rename(name: string, to: string, kind = 'checkpoint'): Promise<void> {
     const row = this.row(name, kind);
     await row.getByRole('button', { name: 'Rename' }).click();

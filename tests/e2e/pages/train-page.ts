@@ -10,6 +10,7 @@ export type TrainSettings = {
   resolution?: number;
   saveEvery?: number;
   sampleEvery?: number;
+  lr?: string;
   samplePrompts?: string[];
   seed?: string;
 };
@@ -114,6 +115,7 @@ export class TrainPage {
       ['train-sample-every', settings.sampleEvery?.toString()],
       ['train-sample-prompts', settings.samplePrompts?.join('\n')],
       ['train-seed', settings.seed],
+      ['train-lr', settings.lr],
     ];
     if (advanced.some(([, v]) => v !== undefined)) {
       const details = page.locator('details.advanced');
@@ -184,6 +186,29 @@ export class TrainPage {
   /** The LoRA file the run's result names. */
   async resultFile(): Promise<string | null> {
     return this.page.getByTestId('train-result').getAttribute('data-file');
+  }
+
+  /** The name the run's LoRA has in the Models library, as the result shows it. */
+  async resultLibraryName(): Promise<string | null> {
+    return this.page.getByTestId('train-result-name').getAttribute('data-name');
+  }
+
+  /** The Resume button (for a cancelled run: "Resume from step N", with the step as `data-step`). */
+  resumeButton(): Locator {
+    return this.page.getByTestId('train-resume');
+  }
+
+  /** The ETA the running run shows ('' while there is none). */
+  async eta(): Promise<string> {
+    const eta = this.page.getByTestId('train-eta');
+    return (await eta.count()) > 0 ? eta.innerText() : '';
+  }
+
+  /** How many points the smoothed-loss line of the chart has (0 while there is no chart). */
+  async smoothedPoints(): Promise<number> {
+    const line = this.page.getByTestId('loss-smooth');
+    if ((await line.count()) === 0) return 0;
+    return ((await line.getAttribute('points')) ?? '').split(' ').filter(Boolean).length;
   }
 
   /** Types a caption and commits it with Enter. */

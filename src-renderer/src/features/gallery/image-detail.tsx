@@ -56,8 +56,11 @@ export function ImageDetailDialog({ sha256, onClose, previous, next, onNavigate 
   // An answer for the previous image must not show under the new one's header.
   const current = loaded?.sha256 === sha256 ? loaded : null;
   const detail = current?.detail ?? null;
+  // Generated images, and imported ones carrying A1111 parameters, get the generation section.
+  const generation =
+    detail !== null && (detail.source === 'generated' || typeof detail.metadata['parameters'] === 'string');
   const metadata = detail
-    ? Object.entries(detail.metadata).filter(([key]) => detail.source !== 'generated' || !SHOWN_ELSEWHERE.has(key))
+    ? Object.entries(detail.metadata).filter(([key]) => !generation || !SHOWN_ELSEWHERE.has(key))
     : [];
 
   const onKeyDown = (event: KeyboardEvent): void => {
@@ -135,7 +138,7 @@ export function ImageDetailDialog({ sha256, onClose, previous, next, onNavigate 
                 {detail.sha256.slice(0, 16)}…
               </dd>
             </dl>
-            {detail.source === 'generated' ? (
+            {generation ? (
               <GenerationSection
                 detail={detail}
                 onLeave={() => {

@@ -63,6 +63,8 @@ export type FormValues = {
   strength: number;
   /** LoRAs from the picker (besides any `<lora:…>` tags typed into the prompts). */
   loras: FormLora[];
+  /** A library VAE's file; '' = the model's own VAE. */
+  vae: string;
 };
 
 /** The whole form. */
@@ -89,6 +91,7 @@ export const DEFAULT_VALUES: FormValues = {
   clipSkip: '1',
   strength: 0.75,
   loras: [],
+  vae: '',
 };
 
 export const MAX_PROMPT = 20_000;
@@ -195,6 +198,7 @@ export function validateForm(form: FormInputs): Validated {
     ...(form.initImage ? { strength: form.strength, initImage: form.initImage.ref } : {}),
     ...(form.initImage && form.mask ? { maskImage: form.mask } : {}),
     ...(form.loras.length > 0 ? { loras: form.loras.map(({ path, weight }) => ({ path, weight })) } : {}),
+    ...(form.vae !== '' ? { vae: form.vae } : {}),
   };
   // The contract is the last word. Inline images are checked for size here and stand in as a
   // tiny placeholder there: matching its pattern against megabytes on every keystroke is slow.
@@ -253,6 +257,7 @@ export function formFromRequest(request: Request): FormInputs {
     initImage: init,
     mask: init ? (request.maskImage ?? null) : null,
     loras: (request.loras ?? []).map((l) => ({ path: l.path, name: loraName(l.path), weight: l.weight })),
+    vae: request.vae ?? '',
   };
 }
 

@@ -15,6 +15,7 @@ import { applyRequest, setFormValues, useGenerateStore, watchRun } from './gener
 import { InitImagePanel } from './init-image-panel';
 import { LoraPicker } from './lora-picker';
 import { ModelPicker } from './model-picker';
+import { VaePicker } from './vae-picker';
 import { PromptField } from './prompt-field';
 import { RunPanel } from './run-panel';
 import { SettingsFields } from './settings-fields';
@@ -28,7 +29,7 @@ function useHandoff(): void {
   useEffect(() => {
     if (!pending) return;
     const handoff = takeGenerateHandoff();
-    if (handoff?.kind === 'use-settings') applyRequest(handoff.request);
+    if (handoff?.kind === 'use-settings') applyRequest(handoff.request, handoff.keepModel);
     else if (handoff?.kind === 'watch') watchRun({ jobId: handoff.jobId, seed: handoff.seed });
   }, [pending]);
 }
@@ -56,6 +57,7 @@ export function GeneratePage() {
       initImage: s.initImage,
       mask: s.mask,
       loras: s.loras,
+      vae: s.vae,
     })),
   );
   const validated = useMemo(() => validateForm(form), [form]);
@@ -118,6 +120,7 @@ export function GeneratePage() {
             onSubmit={() => void generate()}
           />
           <LoraPicker value={form.loras} onChange={(loras) => setFormValues({ loras })} />
+          <VaePicker value={form.vae} onChange={(vae) => setFormValues({ vae })} />
           <SettingsFields errors={validated.errors} />
           <InitImagePanel strengthError={validated.errors.strength} />
         </form>

@@ -99,9 +99,13 @@ export function setBrushSize(brushSize: number): void {
   useGenerateStore.setState({ brushSize });
 }
 
-/** Fills the whole form from a request (the gallery's "Use settings"); the seed comes along. */
-export function applyRequest(request: GenerateParams): void {
-  useGenerateStore.setState(formFromRequest(request));
+/**
+ * Fills the whole form from a request (the gallery's "Use settings"); the seed comes along. With `keepModel` the
+ * form keeps its model (an imported PNG names one the library does not have).
+ */
+export function applyRequest(request: GenerateParams, keepModel = false): void {
+  const { model, ...rest } = formFromRequest(request);
+  useGenerateStore.setState(keepModel ? rest : { ...rest, model });
 }
 
 /** Watches a job from now on. */

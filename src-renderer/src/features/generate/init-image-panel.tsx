@@ -6,6 +6,7 @@ import { useEffect, useId, useRef, useState, type DragEvent } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { ErrorText } from '../../components/error-text';
 import { userMessage } from '../../lib/errors';
+import { withoutModelFiles } from '../../lib/model-files';
 import { useStudio } from '../../lib/studio-context';
 import { setFormValues, setInitImage, setInitImageSize, setMask, useGenerateStore } from './generate-store';
 import { decodeImage, readInitImage } from './image-files';
@@ -56,7 +57,8 @@ export function InitImagePanel({ strengthError }: { strengthError: string | unde
   const onDrop = (event: DragEvent): void => {
     event.preventDefault();
     setDragging(false);
-    void take(Array.from(event.dataTransfer.files));
+    // A model file in the drop goes to the models library (the window-wide drop, src/app); the image stays here.
+    void take(withoutModelFiles(Array.from(event.dataTransfer.files)));
   };
 
   const picker = (

@@ -1,5 +1,5 @@
 /**
- * Importing model files: drop them anywhere on the Models page or pick them; the panel shows
+ * Importing model files: drop them anywhere in the window (src/app routes drops) or pick them; the panel shows
  * the upload (browser), the import job's progress, and each file's outcome — imported (with
  * the name and kind it got), already in the library, or rejected with the reason.
  */
@@ -11,6 +11,7 @@ import { ErrorText } from '../../components/error-text';
 import { formatBytes, plural } from '../../components/format';
 import { ProgressBar } from '../../components/progress-bar';
 import { userMessage } from '../../lib/errors';
+import { MODEL_FILE_EXTENSIONS } from '../../lib/model-files';
 import { useStudio } from '../../lib/studio-context';
 import { isActive, upsertJob, useJobsStore } from '../../state/jobs-store';
 import { importModelFiles } from './api/import-models';
@@ -48,13 +49,15 @@ export function useStartImport(): (files: File[]) => Promise<void> {
   };
 }
 
-function outcomesOf(job: JobView): ModelImportOutcome[] | null {
+/** A finished import's per-file outcomes, or null while it runs (or when it failed). */
+export function outcomesOf(job: JobView): ModelImportOutcome[] | null {
   if (job.state !== 'succeeded') return null;
   const parsed = ModelImportJobResult.safeParse(job.result);
   return parsed.success ? parsed.data.files : null;
 }
 
-function jobLine(job: JobView): string {
+/** What the import job is doing, in a few words. */
+export function jobLine(job: JobView): string {
   switch (job.state) {
     case 'queued':
       return 'Waiting to start…';
@@ -103,8 +106,8 @@ export function ImportPanel() {
     <section className="models-import" aria-labelledby="models-import-title" data-testid="models-import">
       <h2 id="models-import-title">Add models</h2>
       <p className="muted">
-        Drop checkpoints (.safetensors, .ckpt), LoRAs, VAEs or embeddings anywhere on this page. Each is checked without
-        running anything inside it, copied into your library, and hashed.
+        Drop checkpoints (.safetensors, .ckpt), LoRAs, VAEs or embeddings anywhere on this page, or model files on any
+        other page. Each is checked without running anything inside it, copied into your library, and hashed.
       </p>
       <button
         type="button"
@@ -120,7 +123,7 @@ export function ImportPanel() {
           ref={input}
           type="file"
           multiple
-          accept=".safetensors,.ckpt,.pt,.pth,.bin"
+          accept={MODEL_FILE_EXTENSIONS.join(',')}
           hidden
           aria-label="Model files to import"
           data-testid="models-file-input"

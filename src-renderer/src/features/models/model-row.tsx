@@ -9,12 +9,14 @@ import { ErrorText } from '../../components/error-text';
 import { formatBytes, formatDateTime } from '../../components/format';
 import { toPinholeError, userMessage } from '../../lib/errors';
 import { useStudio } from '../../lib/studio-context';
+import { PredictionSelect } from './prediction-select';
 
 const SOURCE_LABELS: Record<ModelEntry['source'], string> = {
   folder: 'Models folder',
   file: 'Imported file',
   upload: 'Uploaded',
   url: 'Downloaded',
+  trained: 'Trained here',
 };
 
 type Props = { model: ModelEntry; onNotice: (message: string) => void };
@@ -54,7 +56,9 @@ export function ModelRow({ model, onNotice }: Props) {
         const { usedBy } = await client.call('models.remove', { id, force });
         setConfirmRemove(null);
         onNotice(
-          usedBy.length > 0 ? `Removed "${model.name}". It was ${usedBy.join('; ')}.` : `Removed "${model.name}".`,
+          usedBy.length > 0
+            ? `Removed "${model.name}". What used it: ${usedBy.join('; ')}.`
+            : `Removed "${model.name}".`,
         );
       } catch (e) {
         const error = toPinholeError(e);
@@ -108,7 +112,10 @@ export function ModelRow({ model, onNotice }: Props) {
         )}
         {model.error && <p className="error-text">{model.error}</p>}
       </td>
-      <td>{facts.join(' · ')}</td>
+      <td>
+        {facts.join(' · ')}
+        {id && model.kind === 'checkpoint' && <PredictionSelect id={id} name={model.name} value={model.prediction} />}
+      </td>
       <td>{model.sizeBytes !== null ? formatBytes(model.sizeBytes) : '—'}</td>
       <td className="mono" data-testid="model-short-hash">
         {model.shortHash ?? '—'}

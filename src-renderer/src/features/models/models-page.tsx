@@ -1,49 +1,26 @@
 /**
  * Models: every checkpoint, LoRA, VAE and embedding in the library (and the model folders found
  * in the models folders), with family, native resolution, size, A1111 short hash, source and
- * last use; rename, delete, make default; drop files anywhere on the page to import them; the
- * curated catalogue for downloads.
+ * last use; rename, delete, make default; import files (dropped on the window — the shell routes
+ * drops, see src/app/window-drop.tsx — or picked); the curated catalogue for downloads; access tokens.
  */
-import { useState, type DragEvent } from 'react';
+import { useState } from 'react';
 import { ModelKind } from '../../../../src-shared/api/model-schemas';
 import { ErrorText } from '../../components/error-text';
 import { CataloguePanel } from './catalogue-panel';
-import { ImportPanel, useStartImport } from './import-panel';
+import { ImportPanel } from './import-panel';
 import { ModelTable } from './model-table';
+import { TokensPanel } from './tokens-panel';
 import { useModels } from './use-models';
 import './models.css';
 
 /** The Models page. */
 export function ModelsPage() {
   const { models, error } = useModels();
-  const startImport = useStartImport();
-  const [dragging, setDragging] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
 
-  const onDrop = (event: DragEvent): void => {
-    event.preventDefault();
-    setDragging(false);
-    void startImport(Array.from(event.dataTransfer.files));
-  };
-
   return (
-    <section
-      className={dragging ? 'page models dragging' : 'page models'}
-      aria-labelledby="models-title"
-      data-testid="models-page"
-      onDragEnter={(e) => {
-        e.preventDefault();
-        setDragging(true);
-      }}
-      onDragOver={(e) => {
-        e.preventDefault();
-        e.dataTransfer.dropEffect = 'copy';
-      }}
-      onDragLeave={(e) => {
-        if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setDragging(false);
-      }}
-      onDrop={onDrop}
-    >
+    <section className="page models" aria-labelledby="models-title" data-testid="models-page">
       <header className="page-head">
         <h1 id="models-title">Models</h1>
         <p className="muted">Your checkpoints, LoRAs, VAEs and embeddings. Drop model files here to add them.</p>
@@ -65,6 +42,7 @@ export function ModelsPage() {
         <aside className="models-side">
           <ImportPanel />
           <CataloguePanel />
+          <TokensPanel />
         </aside>
       </div>
     </section>

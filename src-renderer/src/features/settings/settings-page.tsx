@@ -1,10 +1,11 @@
-/** Settings: facts about the running studio (read only in this build). */
+/** Settings: facts about the running studio, and where the engine runs models. */
 import { useEffect, useState } from 'react';
 import type { ResultOf } from '../../../../src-shared/api/contract';
 import { ErrorText } from '../../components/error-text';
 import { userMessage } from '../../lib/errors';
 import { useStudio } from '../../lib/studio-context';
 import { useConnectionStore } from '../../state/connection-store';
+import { EngineSettings } from './engine-settings';
 
 type AppInfo = ResultOf<'app.info'>;
 
@@ -35,7 +36,7 @@ export function SettingsPage() {
     <section className="page settings" aria-labelledby="settings-title">
       <header className="page-head">
         <h1 id="settings-title">Settings</h1>
-        <p className="muted">About this studio. Preferences arrive in a later build.</p>
+        <p className="muted">About this studio, and where it runs models.</p>
       </header>
       <ErrorText message={error} />
       {info ? (
@@ -56,6 +57,7 @@ export function SettingsPage() {
       ) : (
         !error && <p className="muted">Loading…</p>
       )}
+      <EngineSettings />
     </section>
   );
 }

@@ -1,7 +1,7 @@
 /**
  * A stopped run's checkpoints side by side, each with the samples of its step and its validation
  * loss; the suggested one (lowest validation loss) is marked. "Use this one" makes a checkpoint the
- * run's LoRA; "Generate with it" opens the Generate page with that LoRA.
+ * run's LoRA (its models-library LoRA too); "Generate with it" opens the Generate page with that LoRA.
  */
 import { useState } from 'react';
 import type { JobView, TrainArtifacts } from '../../../../src-shared/api/schemas';
@@ -15,13 +15,15 @@ type Props = {
   artifacts: TrainArtifacts;
   /** The LoRA file the run's result names (null until "use this one" or success gives one). */
   loraFile: string | null;
+  /** Its name in the models library (what `<lora:NAME>` and the Generate page's picker call it). */
+  libraryName: string | null;
   onGenerate: (loraFile: string) => void;
 };
 
 /** The checkpoint cards and the run's result actions. */
-export function CheckpointList({ job, artifacts, loraFile, onGenerate }: Props) {
+export function CheckpointList({ job, artifacts, loraFile, libraryName, onGenerate }: Props) {
   const { client, mode } = useStudio();
-  const [chosen, setChosen] = useState<{ step: number; file: string } | null>(null);
+  const [chosen, setChosen] = useState<{ step: number; file: string; name?: string | undefined } | null>(null);
   const [busy, setBusy] = useState<number | null>(null);
   const [error, setError] = useState<string | null>(null);
 
@@ -38,6 +40,7 @@ export function CheckpointList({ job, artifacts, loraFile, onGenerate }: Props) 
   };
 
   const result = chosen?.file ?? loraFile;
+  const name = chosen ? (chosen.name ?? null) : libraryName;
   return (
     <section className="checkpoints" aria-label="Checkpoints" data-testid="train-checkpoints">
       {result && (
@@ -45,6 +48,12 @@ export function CheckpointList({ job, artifacts, loraFile, onGenerate }: Props) 
           <span>
             LoRA: <code>{result}</code>
             {chosen ? ` (checkpoint of step ${chosen.step})` : ''}
+            {name !== null && (
+              <span className="muted" data-testid="train-result-name" data-name={name}>
+                {' '}
+                — in the Models library as “{name}”
+              </span>
+            )}
           </span>
           <button
             type="button"

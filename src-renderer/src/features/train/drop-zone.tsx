@@ -6,6 +6,7 @@ import { useRef, useState, type DragEvent } from 'react';
 import { ErrorText } from '../../components/error-text';
 import { plural } from '../../components/format';
 import { collectDroppedFiles } from '../../lib/dropped-files';
+import { withoutModelFiles } from '../../lib/model-files';
 import { userMessage } from '../../lib/errors';
 import { useStudio } from '../../lib/studio-context';
 import { upsertJob } from '../../state/jobs-store';
@@ -55,7 +56,11 @@ export function DropZone({ datasetName }: Props) {
       studio.mode === 'desktop'
         ? Promise.resolve(Array.from(event.dataTransfer.files))
         : collectDroppedFiles(event.dataTransfer);
-    void files.then(importFiles, (e: unknown) => setError(userMessage(e)));
+    // Model files in the drop go to the models library (the window-wide drop, src/app), not into the dataset.
+    void files.then(
+      (all) => importFiles(withoutModelFiles(all)),
+      (e: unknown) => setError(userMessage(e)),
+    );
   };
 
   const pick = (kind: 'files' | 'folder'): void => {

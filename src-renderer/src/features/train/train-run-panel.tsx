@@ -1,6 +1,7 @@
 /**
  * The dataset's latest training run: state, step/total, ETA, steps/s, the live loss chart, the
- * sample grid; pause, resume and cancel while it runs; checkpoints and the result once it stops.
+ * sample grid; pause, resume and cancel while it runs; checkpoints and the result once it stops; a
+ * cancelled run offers "Resume from step N" (its newest checkpoint).
  */
 import { useEffect, useMemo, useState } from 'react';
 import type { JobView } from '../../../../src-shared/api/schemas';
@@ -26,7 +27,7 @@ const STATE_TEXT: Record<JobView['state'], string> = {
   paused: 'Paused — resume continues from the last checkpoint',
   succeeded: 'Done',
   failed: 'Failed',
-  canceled: 'Canceled — the last checkpoint was kept',
+  canceled: 'Canceled — the last checkpoint was kept; resume continues from it',
   interrupted: 'Interrupted — it continues from the last checkpoint when the studio restarts it',
 };
 
@@ -56,8 +57,17 @@ export function TrainRunPanel({ job }: { job: JobView }) {
   const p = job.progress;
   const total = p?.total ?? Number(trainRequestField(job, 'steps') ?? 0);
   const rate = p?.metrics?.['stepsPerSec'];
-  const caching = p?.metrics?.['cachingTotal'] !== undefined && p.metrics['loss'] === undefined;
+  // Before the first step the job converts a single-file checkpoint (metric `converting`), then caches its data:
+  // the job's message says which.
+  const caching =
+    (p?.metrics?.['cachingTotal'] !== undefined || p?.metrics?.['converting'] !== undefined) &&
+    p.metrics['loss'] === undefined;
   const stopped = job.state === 'succeeded' || job.state === 'canceled' || job.state === 'paused';
+  // A cancelled run goes on from its newest checkpoint (as a new job: `train.resume` returns it).
+  const resumeFrom =
+    job.state === 'canceled' && artifacts.checkpoints.length > 0
+      ? Math.max(...artifacts.checkpoints.map((c) => c.step))
+      : null;
 
   const act = async (method: 'train.pause' | 'train.resume' | 'jobs.cancel'): Promise<void> => {
     setBusy(true);
@@ -131,15 +141,16 @@ export function TrainRunPanel({ job }: { job: JobView }) {
             Pause
           </button>
         )}
-        {job.state === 'paused' && (
+        {(job.state === 'paused' || resumeFrom !== null) && (
           <button
             type="button"
             className="button button-primary"
             data-testid="train-resume"
+            data-step={resumeFrom ?? undefined}
             disabled={busy}
             onClick={() => void act('train.resume')}
           >
-            Resume
+            {resumeFrom !== null ? `Resume from step ${resumeFrom}` : 'Resume'}
           </button>
         )}
         {(job.state === 'running' || job.state === 'queued' || job.state === 'paused') && (
@@ -162,6 +173,7 @@ export function TrainRunPanel({ job }: { job: JobView }) {
           job={job}
           artifacts={artifacts}
           loraFile={runResult(job)?.file ?? null}
+          libraryName={runResult(job)?.libraryName ?? null}
           onGenerate={generateWith}
         />
       )}

@@ -46,10 +46,16 @@ export function runArtifacts(job: JobView): TrainArtifacts {
   return fromResult ?? job.progress?.artifacts ?? NO_ARTIFACTS;
 }
 
-/** The finished run's per-step losses and its LoRA file, or null before it has succeeded. */
-export function runResult(job: JobView): { losses: number[]; file: string } | null {
+/**
+ * The finished run's per-step losses, its LoRA file and the name the models library knows it by (null when
+ * it is not there), or null before it has succeeded.
+ */
+export function runResult(job: JobView): { losses: number[]; file: string; libraryName: string | null } | null {
   const result = record(job.result);
   const losses = result?.['losses'];
   const file = result?.['file'];
-  return Array.isArray(losses) && typeof file === 'string' ? { losses: losses as number[], file } : null;
+  const name = record(result?.['lora'])?.['name'];
+  return Array.isArray(losses) && typeof file === 'string'
+    ? { losses: losses as number[], file, libraryName: typeof name === 'string' ? name : null }
+    : null;
 }
