@@ -19,6 +19,7 @@ export { jobArtifacts, trainingMediaFile, useTrainCheckpoint } from './train-art
 export { continueCanceledRun } from './train-continue';
 export { keepTrainedLora, trainedLoraNameFor, type TrainedLora, type TrainedLoraKeeper } from './train-output';
 export { storeInlineImages } from './inline-images';
+export { conversionProgress, CONVERTING_METRIC } from './train-model';
 export { listModelFolders, modelRoots } from './model-folders';
 export { convertedModelsDir, resolveModelSource } from './model-source';
 export {

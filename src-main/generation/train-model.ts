@@ -10,6 +10,21 @@ import type { ModelConverter } from './library-source';
 
 /** `metrics` key of a conversion's progress (the fraction done, 0 … 1): the Train page and scripts read it. */
 export const CONVERTING_METRIC = 'converting';
+const CONVERTING_PREFIX = 'Converting the model: ';
+
+/** The conversion stage and fraction a train job's progress reports, or undefined when it is not converting. */
+export function conversionProgress(progress: {
+  readonly message?: string | null | undefined;
+  readonly metrics?: Readonly<Record<string, number>> | null | undefined;
+}): { stage: string; fraction: number } | undefined {
+  const fraction = progress.metrics?.[CONVERTING_METRIC];
+  if (fraction === undefined) return undefined;
+  const message = progress.message ?? '';
+  const stage = message.startsWith(CONVERTING_PREFIX)
+    ? message.slice(CONVERTING_PREFIX.length).replace(/ \d+%$/, '')
+    : 'model';
+  return { stage, fraction };
+}
 
 /**
  * `model` (a file or a folder) → the folder the engine trains on.
@@ -29,7 +44,7 @@ export async function trainModelFolder(
       ctx.progress({
         step: 0,
         total: totalSteps,
-        message: `Converting the model: ${stage} ${Math.round(fraction * 100)}%`,
+        message: `${CONVERTING_PREFIX}${stage} ${Math.round(fraction * 100)}%`,
         metrics: { [CONVERTING_METRIC]: fraction },
       }),
   });

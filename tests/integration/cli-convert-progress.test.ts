@@ -75,6 +75,34 @@ describe('pinhole generate: conversion progress of a single-file checkpoint', ()
     expect(again.stderr).not.toContain('Converting');
   }, 120_000);
 
+  it('pinhole train --json: the job converts the checkpoint, converting lines come before the step lines', async () => {
+    const result = await runCli([
+      'train',
+      '--model',
+      CHECKPOINT,
+      '--images',
+      fixture('sd15-tiny/training/images'),
+      '--out',
+      path.join(tmp.dir, 'train-json.safetensors'),
+      '--steps',
+      '1',
+      '--resolution',
+      '64',
+      '--json',
+      '--data-dir',
+      path.join(tmp.dir, 'train-json'),
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    const events = jsonLines(result.stdout).map((l) => l['event']);
+    const converting = jsonLines(result.stdout).filter((l) => l['event'] === 'converting');
+    expect(converting.length).toBeGreaterThan(0);
+    for (const l of converting) expect(Object.keys(l).sort()).toEqual(['event', 'fraction', 'stage']);
+    const fractions = converting.map((l) => l['fraction'] as number);
+    expect(fractions).toEqual([...fractions].sort((a, b) => a - b));
+    expect(events.lastIndexOf('converting')).toBeLessThan(events.indexOf('step'));
+    expect(events.at(-1)).toBe('done');
+  }, 180_000);
+
   it('Ctrl-C during the conversion cancels it: exit 130, nothing left in the cache', async () => {
     const child = spawnCli([
       'generate',

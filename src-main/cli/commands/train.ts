@@ -20,6 +20,8 @@ import { EXIT } from '../exit-codes';
 import { followJobToSuccess } from '../follow-job';
 import { modelArgument } from '../model-argument';
 import { TrainEventLines, type TrainLinesResult } from '../train-event-lines';
+import { conversionPrinter } from '../model-conversion';
+import { conversionProgress } from '../../studio';
 
 /** The train job's result, as the CLI reads it. */
 type TrainJobResult = TrainLinesResult & {
@@ -174,8 +176,15 @@ export async function trainCommand(ctx: CommandContext, argv: string[]): Promise
     const { jobId, seed } = await connection.call('train.start', { request });
     out.info(`Training with seed ${seed} (job ${jobId})`);
     const lines = new TrainEventLines(out, request.resume === true);
+    // A single-file checkpoint is converted inside the job first: the same lines as `generate` prints for it.
+    const converting = conversionPrinter(out, request.model);
     const final = await followJobToSuccess(connection, jobId, 'training', (job) => {
       const p = job.progress;
+      const conversion = p ? conversionProgress(p) : undefined;
+      if (conversion && (out.json || !out.bars)) {
+        converting(conversion);
+        return;
+      }
       if (p) lines.progress(p);
       out.progress('Training', p ? { ...p, message: progressMessage(p) } : null);
     }).finally(() => out.endProgress());

@@ -90,8 +90,17 @@ export type LoraTrainerOptions = Omit<TrainingGraphOptions, 'baseWeights'> & {
   keepStateOnDevice?: boolean;
 };
 
-/** One tensor of training state: the graph input it feeds, the output that replaces it, its host array. */
-type StateTensor = { input: string; output: string; host: () => Float32Array; dims: number[] };
+/**
+ * One tensor of training state: the graph input it feeds, the output that replaces it, its host array, and how to
+ * put a new array in that array's place (the step's output, adopted instead of copied).
+ */
+type StateTensor = {
+  input: string;
+  output: string;
+  host: () => Float32Array;
+  adopt: (data: Float32Array) => void;
+  dims: number[];
+};
 
 /** The module and tensor of a kohya key `<module>.lora_down.weight` / `.lora_up.weight`. */
 function splitKey(key: string): { module: string; which: 'down' | 'up' } {
@@ -193,13 +202,19 @@ export class LoraTrainer {
         const key = this.keys[i]!;
         const { dims } = this.param(key);
         const out = updateOutputs(key);
-        const param: StateTensor = { input: key, output: out.param, host: () => this.param(key).data, dims };
+        const param: StateTensor = {
+          input: key,
+          output: out.param,
+          host: () => this.param(key).data,
+          adopt: (data) => adoptParam(this.lora, key, data),
+          dims,
+        };
         if (!(optimizer instanceof AdamW)) return [param];
         const moments = momentInputs(key);
         return [
           param,
-          { input: moments.m, output: out.m, host: () => optimizer.m[j]!, dims },
-          { input: moments.v, output: out.v, host: () => optimizer.v[j]!, dims },
+          { input: moments.m, output: out.m, host: () => optimizer.m[j]!, adopt: (d) => (optimizer.m[j] = d), dims },
+          { input: moments.v, output: out.v, host: () => optimizer.v[j]!, adopt: (d) => (optimizer.v[j] = d), dims },
         ];
       }),
     );
@@ -303,7 +318,9 @@ export class LoraTrainer {
     const out = await this.session.run(feeds, fetches).catch(failed);
     const loss = this.finiteLoss(out);
     if (loss === undefined) throw this.diverged(out);
-    for (const { output, host } of state) host().set(out[output]!.data as Float32Array);
+    // The outputs are fresh arrays onnxruntime-node made for this run: adopted as the new state, not copied (a
+    // copy of every LoRA tensor and both moments per step is most of the time a step spends outside the run).
+    for (const { output, adopt } of state) adopt(out[output]!.data as Float32Array);
     return loss;
   }
 
@@ -350,6 +367,17 @@ function loraParam(lora: LoraWeights, key: string): { data: Float32Array; dims: 
   const mod = lora.modules.get(module);
   if (!mod) throw new Error(`LoRA module ${module} vanished from the LoRA being trained`);
   return which === 'down' ? { data: mod.down, dims: mod.downDims } : { data: mod.up, dims: mod.upDims };
+}
+
+/** Puts `data` in place of the LoRA array behind a kohya tensor key (same length). */
+function adoptParam(lora: LoraWeights, key: string, data: Float32Array): void {
+  const { module, which } = splitKey(key);
+  const mod = lora.modules.get(module)!;
+  const current = which === 'down' ? mod.down : mod.up;
+  if (data.length !== current.length)
+    throw new PinholeError('INTERNAL', `${key}: the step returned ${data.length} values, not ${current.length}`);
+  if (which === 'down') mod.down = data;
+  else mod.up = data;
 }
 
 /** Indices into `keys` of the UNet's and the text encoders' tensors (optimizer param groups). */
