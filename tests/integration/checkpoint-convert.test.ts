@@ -46,6 +46,30 @@ describe('model conversion: diffusers folders, separate VAEs, precision', () => 
     }
   });
 
+  it('reports a single file’s progress from hashing it to the last graph, never going back', async () => {
+    const reports: { stage: string; fraction: number }[] = [];
+    const cache = path.join(tmp.dir, 'progress-cache');
+    await convertModel(fixture('sd15-single/tiny-sd15-public.safetensors'), cache, {
+      onProgress: (p) => reports.push(p),
+    });
+    expect(reports[0]!.stage).toBe('hashing');
+    const hashing = reports.filter((r) => r.stage === 'hashing');
+    // Hashing is the first tenth: the file's bytes counted up to it, then the folder's stages fill the rest.
+    expect(hashing.at(-1)!.fraction).toBeCloseTo(0.1, 10);
+    expect(reports.slice(hashing.length).every((r) => r.stage !== 'hashing' && r.fraction >= 0.1)).toBe(true);
+    const fractions = reports.map((r) => r.fraction);
+    expect(fractions).toEqual([...fractions].sort((a, b) => a - b));
+    expect(fractions.at(-1)).toBe(1);
+    // The hash is remembered per file version: converting again with other options does not hash again.
+    const again: string[] = [];
+    await convertModel(fixture('sd15-single/tiny-sd15-public.safetensors'), cache, {
+      precision: 'float16',
+      onProgress: (p) => again.push(p.stage),
+    });
+    expect(again).not.toContain('hashing');
+    expect(again.length).toBeGreaterThan(0);
+  });
+
   it('swaps in a separate VAE, caches per option, and float16 graphs reproduce the reference', async () => {
     const checkpoint = fixture('sd15-single/tiny-sd15-public.safetensors');
     const dict = await openStateDict(checkpoint);

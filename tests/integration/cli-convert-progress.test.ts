@@ -137,7 +137,10 @@ describe('pinhole generate: conversion progress of a single-file checkpoint', ()
     const result = await generate('broken', broken, '--json');
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^pinhole: .*broken\.safetensors/m);
-    expect(jsonLines(result.stdout)).toEqual([{ error: expect.objectContaining({ code: 'IMPORT_REJECTED' }) }]);
+    // The file is hashed first (its hash keys the cache), so progress lines may precede the error line.
+    const lines = jsonLines(result.stdout);
+    expect(lines.at(-1)).toEqual({ error: expect.objectContaining({ code: 'IMPORT_REJECTED' }) });
+    expect(lines.slice(0, -1).every((l) => l['event'] === 'converting' && l['stage'] === 'hashing')).toBe(true);
     const cache = path.join(tmp.dir, 'broken', 'cache', 'engine', 'checkpoints');
     expect(readdirSync(cache).filter((n) => n !== 'hashes')).toEqual([]);
   });

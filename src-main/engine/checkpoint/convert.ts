@@ -30,6 +30,9 @@ import { estimateFolderBytes, estimateVaeFolderBytes, writeModelFolder, type Con
 /** Bump when the converted folders change: older cache entries are then not reused. */
 export const CHECKPOINT_BUILD_VERSION = 1;
 
+/** The share of a single file's conversion progress given to hashing it (reading is fast next to building). */
+const HASH_SHARE = 0.1;
+
 /** Weight dtype of converted UNet and text-encoder graphs (activations and the VAE stay float32). */
 export type WeightPrecision = 'float32' | 'float16';
 
@@ -70,16 +73,25 @@ export function precisionForProvider(provider: ExecutionProviderName): WeightPre
   }
 }
 
+/** Bytes hashed so far of a file's total, as hashing goes. */
+export type HashProgress = (done: number, total: number) => void;
+
 /** SHA-256 of a file's bytes (hex), streamed. */
-export async function sha256File(file: string, signal?: AbortSignal): Promise<string> {
+export async function sha256File(file: string, signal?: AbortSignal, onBytes?: HashProgress): Promise<string> {
   const hash = createHash('sha256');
+  const total = onBytes ? (await stat(file)).size : 0;
+  let done = 0;
   await new Promise<void>((resolve, reject) => {
     const stream = createReadStream(file, { highWaterMark: 4 << 20 });
     signal?.addEventListener('abort', () => stream.destroy(new PinholeError('CANCELED', 'Cancelled while hashing')), {
       once: true,
     });
     stream
-      .on('data', (chunk) => hash.update(chunk))
+      .on('data', (chunk) => {
+        hash.update(chunk);
+        done += chunk.length;
+        onBytes?.(done, total);
+      })
       .on('error', reject)
       .on('end', resolve);
   });
@@ -87,7 +99,12 @@ export async function sha256File(file: string, signal?: AbortSignal): Promise<st
 }
 
 /** A file's SHA-256, computed once per file version and remembered under `cacheRoot`. */
-export async function cachedSha256(file: string, cacheRoot: string, signal?: AbortSignal): Promise<string> {
+export async function cachedSha256(
+  file: string,
+  cacheRoot: string,
+  signal?: AbortSignal,
+  onBytes?: HashProgress,
+): Promise<string> {
   const stamp = await fileStamp(file);
   const memo = path.join(cacheRoot, 'hashes', createHash('sha256').update(JSON.stringify(stamp)).digest('hex'));
   try {
@@ -96,7 +113,7 @@ export async function cachedSha256(file: string, cacheRoot: string, signal?: Abo
   } catch {
     // Not hashed yet.
   }
-  const digest = await sha256File(file, signal);
+  const digest = await sha256File(file, signal, onBytes);
   await mkdir(path.dirname(memo), { recursive: true });
   await writeFile(memo, digest);
   return digest;
@@ -107,8 +124,9 @@ async function sourceIdentity(
   isDir: boolean,
   cacheRoot: string,
   signal?: AbortSignal,
+  onBytes?: HashProgress,
 ): Promise<{ sha256: string } | { stamps: unknown[] }> {
-  if (!isDir) return { sha256: await cachedSha256(source, cacheRoot, signal) };
+  if (!isDir) return { sha256: await cachedSha256(source, cacheRoot, signal, onBytes) };
   return { stamps: await Promise.all(diffusersFolderFiles(source).map((f) => fileStamp(f))) };
 }
 
@@ -151,7 +169,12 @@ export async function convertModel(source: string, cacheRoot: string, options: C
   const vaeSha256 = vaeFile ? await cachedSha256(vaeFile, cacheRoot, options.signal) : null;
   // A `<name>.config.json` beside a single file describes what its weights cannot (architecture-configs.ts).
   const architecture = isDir ? undefined : await readArchitectureConfigs(resolved);
-  const identity = onnxFolder ? undefined : await sourceIdentity(resolved, isDir, cacheRoot, options.signal);
+  // A single file is hashed before anything else (its hash keys the cache): several seconds for a real checkpoint,
+  // reported as the first HASH_SHARE of the conversion; the folder's writing then fills the rest.
+  const hashing: HashProgress | undefined = options.onProgress
+    ? (done, total) => options.onProgress!({ stage: 'hashing', fraction: HASH_SHARE * (total > 0 ? done / total : 1) })
+    : undefined;
+  const identity = onnxFolder ? undefined : await sourceIdentity(resolved, isDir, cacheRoot, options.signal, hashing);
   // A single file's hash, recorded in the folder: the infotext's `Model hash` whoever converted the file.
   const sha256 = identity && 'sha256' in identity ? identity.sha256 : undefined;
   const key = createHash('sha256')
@@ -209,11 +232,13 @@ export async function convertModel(source: string, cacheRoot: string, options: C
     if (vaeFile) components = { ...components, vae: vaeComponent(await openStateDict(vaeFile), components.family) };
     needed = estimateFolderBytes(components, precision);
     write = async (dir) => {
+      const report = options.onProgress;
+      const start = isDir ? 0 : HASH_SHARE;
       await writeModelFolder(components, dir, {
         resources: options.resources ?? defaultResourcesDir(),
         precision,
         schedulerConfig,
-        onProgress: options.onProgress,
+        onProgress: report && ((p) => report({ stage: p.stage, fraction: start + (1 - start) * p.fraction })),
         signal: options.signal,
       });
       const { family, prediction } = components;
