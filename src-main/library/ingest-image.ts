@@ -7,6 +7,7 @@
  * the gallery can show and re-run it.
  */
 import { open } from 'node:fs/promises';
+import { exifUserComment } from './exif-user-comment';
 import sharp, { type Metadata, type Sharp, type SharpOptions } from 'sharp';
 import { sha256Hex } from '../storage/content-store';
 
@@ -158,10 +159,17 @@ export async function normalizeImage(
   }
 }
 
-/** A PNG's `parameters` text (tEXt, zTXt or iTXt, as libvips reads them), when present and not oversized. */
+/**
+ * An image's A1111 `parameters`, when present and not oversized: a PNG's text chunk (tEXt, zTXt or iTXt, as libvips
+ * reads them), or the EXIF UserComment A1111 writes into JPEG and WebP files.
+ */
 function parametersOf(meta: Metadata): { parameters?: string } {
-  if (meta.format !== 'png') return {};
-  const text = meta.comments?.find((c) => c.keyword === 'parameters')?.text;
+  const text =
+    meta.format === 'png'
+      ? meta.comments?.find((c) => c.keyword === 'parameters')?.text
+      : meta.format === 'jpeg' || meta.format === 'webp'
+        ? exifUserComment(meta.exif)
+        : undefined;
   return text && text.length <= MAX_PARAMETERS_LENGTH ? { parameters: text } : {};
 }
 

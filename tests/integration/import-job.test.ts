@@ -12,6 +12,7 @@ import {
   type ImportCheckpoint,
   type ImportParams,
 } from '../../src-main/library';
+import { exifBlock, withExifSegment } from '../helpers/exif';
 import { fakeContext, insertJob, makeImage, makeLibrary, writeImage, type TestLibrary } from '../unit/library-fixtures';
 
 let t: TestLibrary;
@@ -199,6 +200,27 @@ describe('import job', () => {
     // The stored file itself carries no text (all metadata but the ICC profile is dropped).
     expect((await sharp(readFileSync(t.library.imagePath(a!.sha256)!.path)).metadata()).comments).toBeUndefined();
     expect(t.library.galleryQuery({ limit: 10, search: 'lighthouse' }).items.map((i) => i.sha256)).toEqual([a!.sha256]);
+  });
+
+  it("keeps A1111 parameters from a JPEG's and a WebP's EXIF UserComment", async () => {
+    const parameters =
+      'a red fox in snow\nNegative prompt: blurry\nSteps: 12, Sampler: Euler a, CFG scale: 7, Seed: 9, Size: 64x64';
+    const jpeg = withExifSegment(
+      await makeImage({ width: 64, height: 64, format: 'jpeg', seed: 21 }),
+      exifBlock(parameters, 'MM', 'UNICODE'),
+    );
+    writeFileSync(path.join(input, 'a1111.jpg'), jpeg);
+    // A WebP keeps the same EXIF block when converted with it (as A1111 saves WebP).
+    const webp = await sharp(jpeg).keepExif().webp({ quality: 90 }).toBuffer();
+    writeFileSync(path.join(input, 'a1111.webp'), webp);
+    const run = await runImport({ dataset: 'Fox', paths: ['a1111.jpg', 'a1111.webp'].map((f) => path.join(input, f)) });
+    const images = t.library.importResults(run.jobId).map((r) => t.library.getImage(r.sha256!));
+    expect(images.map((i) => i.metadata['originalFormat'])).toEqual(['jpeg', 'webp']);
+    for (const image of images) {
+      expect(image).toMatchObject({ prompt: 'a red fox in snow', negativePrompt: 'blurry', metadata: { parameters } });
+    }
+    // The stored copies carry no EXIF (GPS and the rest are stripped as for any import).
+    expect((await sharp(readFileSync(t.library.imagePath(images[0]!.sha256)!.path)).metadata()).exif).toBeUndefined();
   });
 
   it('dedupes: the same file twice, the same content under another name', async () => {
