@@ -18,6 +18,7 @@ export {
   type DTypeArrays,
 } from './dtype';
 export { GraphError, ModelFormatError } from './errors';
+export { ProtoError, ProtoReader, WIRE_LEN } from './protobuf';
 export {
   bf16ToF32,
   bfloat16ToFloat32Array,

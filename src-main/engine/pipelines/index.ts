@@ -13,12 +13,12 @@ export {
   loraHashesInfotext,
   networkInfotext,
   planLoras,
-  type ComponentWeightFiles,
   type LoraInfo,
   type LoraPlan,
   type LoraRequest,
   type PlannedLora,
 } from './lora-models';
+export type { ComponentWeightFiles } from './component-weights';
 export { loraName, resolvePromptLoras, withLoraTags, type PromptNetworks } from './prompt-networks';
 export {
   embeddingHashesInfotext,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, readFile, stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { PinholeError } from '../../../src-shared/errors';
 import { saveModel, type Model, type Tensor } from '../graph';
@@ -19,6 +19,7 @@ import { buildClipTextModel, buildUNet, safetensorsWeights } from '../models';
 import { fileStamp, type DerivedModel, type FileStamp } from '../runtime';
 import { SafetensorsFile } from '../weights';
 import { embeddingHashesInfotext, planEmbeddings, type EmbeddingPlan, type TextComponent } from './embedding-plan';
+import { parseComponentConfig, readComponentSources, type ComponentWeightFiles } from './component-weights';
 import type { ModelFolder } from './model-folder';
 
 /**
@@ -45,33 +46,6 @@ export interface LoraRequest {
   readonly weight: number;
   /** The UNet's multiplier when it differs (`<lora:NAME:TE:UNET>`). */
   readonly unetWeight?: number;
-}
-
-/** A component's diffusers config and weights. */
-export interface ComponentWeightFiles {
-  readonly config: string;
-  readonly weights: string;
-}
-
-/**
- * A component's config text and the stamps a derived build is keyed on (the weights file's, and the config's with
- * its content hash), read now.
- * @throws PinholeError `NOT_FOUND` naming the weights when either file cannot be read.
- */
-export async function readComponentSources(
-  component: string,
-  files: ComponentWeightFiles,
-): Promise<{ configText: string; weights: FileStamp; config: FileStamp & { sha256: string } }> {
-  try {
-    const configText = await readFile(files.config, 'utf8');
-    return {
-      configText,
-      weights: await fileStamp(files.weights),
-      config: { ...(await fileStamp(files.config)), sha256: createHash('sha256').update(configText).digest('hex') },
-    };
-  } catch (error) {
-    throw new PinholeError('NOT_FOUND', `Cannot read the ${component} weights ${files.weights}`, { cause: error });
-  }
 }
 
 const WEIGHT_FILES: Readonly<Record<LoraComponent, { dir: string; names: readonly string[] }>> = {
@@ -339,17 +313,7 @@ async function writeMerged(
   rows: Tensor | undefined,
   out: string,
 ): Promise<void> {
-  let config: Record<string, unknown>;
-  try {
-    const parsed: unknown = JSON.parse(configText);
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
-    config = parsed as Record<string, unknown>;
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new PinholeError('IMPORT_REJECTED', `${files.config} is not a ${component} config: ${reason}`, {
-      cause: error,
-    });
-  }
+  const config = parseComponentConfig<Record<string, unknown>>(files.config, configText, component);
   const weighted: WeightedLora[] = [];
   for (const lora of loras) {
     weighted.push({

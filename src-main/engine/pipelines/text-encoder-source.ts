@@ -1,10 +1,13 @@
 import path from 'node:path';
-import { PinholeError } from '../../../src-shared/errors';
 import { saveModel } from '../graph';
 import { buildClipTextModel, safetensorsWeights, type ClipTextConfig } from '../models';
 import type { DerivedModel } from '../runtime';
-import { SafetensorsFile } from '../weights';
-import { readComponentSources, type ComponentWeightFiles } from './lora-models';
+import {
+  parseComponentConfig,
+  readComponentSources,
+  withComponentWeights,
+  type ComponentWeightFiles,
+} from './component-weights';
 
 /**
  * A text encoder with every layer's output, for when the folder's ONNX encoder lacks them. Clip skip on
@@ -46,28 +49,9 @@ export async function textEncoderBuild(
 
 /** Builds the encoder with every hidden state as an output and saves it (weights in `model.onnx.data`). */
 async function writeTextEncoder(files: ComponentWeightFiles, configText: string, file: string): Promise<void> {
-  let config: ClipTextConfig;
-  try {
-    const parsed: unknown = JSON.parse(configText);
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
-    config = parsed as ClipTextConfig;
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new PinholeError('IMPORT_REJECTED', `${files.config} is not a CLIP text config: ${reason}`, {
-      cause: error,
-    });
-  }
-  let source: SafetensorsFile;
-  try {
-    source = await SafetensorsFile.open(files.weights);
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new PinholeError('IMPORT_REJECTED', `Cannot read ${files.weights}: ${reason}`, { cause: error });
-  }
-  try {
+  const config = parseComponentConfig<ClipTextConfig>(files.config, configText, 'CLIP text');
+  await withComponentWeights(files, async (source) => {
     const model = buildClipTextModel(config, safetensorsWeights(source, 'float32'), { hiddenStates: 'all' });
     await saveModel(model, file);
-  } finally {
-    await source.close();
-  }
+  });
 }

@@ -1,5 +1,6 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { PinholeError } from '../../../src-shared/errors';
+import { ProtoError, ProtoReader, WIRE_LEN } from '../graph';
 
 /**
  * Which latent sizes a UNet export can run. diffusers' UNet upsamples each level back to the size of the skip
@@ -48,60 +49,36 @@ interface FieldHeader {
   readonly end: number;
 }
 
-/** A varint from `buf` at `pos` (lengths and offsets stay far below 2^53). */
-function varint(buf: Uint8Array, pos: number): [value: number, next: number] {
-  let value = 0;
-  let scale = 1;
-  for (let i = pos; i < buf.length && i < pos + 10; i++) {
-    const byte = buf[i]!;
-    value += (byte & 0x7f) * scale;
-    if ((byte & 0x80) === 0) return [value, i + 1];
-    scale *= 128;
-  }
-  throw new PinholeError('IMPORT_REJECTED', 'malformed ONNX file: bad protobuf varint');
-}
-
 /** The header of the field at `pos` (at most 20 header bytes are read). */
 async function header(win: Window, pos: number, limit: number): Promise<FieldHeader> {
-  const head = await win.bytes(pos, Math.min(20, limit - pos));
-  const [tag, afterTag] = varint(head, 0);
-  const wire = tag & 7;
-  let start = pos + afterTag;
-  let end: number;
-  if (wire === 0) end = pos + varint(head, afterTag)[1];
-  else if (wire === 1) end = start + 8;
-  else if (wire === 5) end = start + 4;
-  else if (wire === 2) {
-    const [length, next] = varint(head, afterTag);
-    start = pos + next;
-    end = start + length;
-  } else throw new PinholeError('IMPORT_REJECTED', `malformed ONNX file: protobuf wire type ${wire}`);
+  const head = new ProtoReader(await win.bytes(pos, Math.min(20, limit - pos)));
+  const [field, wire] = head.tag();
+  let start = pos + head.pos;
+  if (wire === WIRE_LEN) {
+    const length = head.uint();
+    start = pos + head.pos;
+    head.pos += length; // past the value, which is not in the 20 bytes read
+  } else {
+    head.skip(wire);
+  }
+  const end = pos + head.pos;
   if (end > limit) throw new PinholeError('IMPORT_REJECTED', 'malformed ONNX file: truncated protobuf message');
-  return { field: Math.floor(tag / 8), wire, start, end };
+  return { field, wire, start, end };
 }
 
 /** Nodes bigger than this are constants holding tensors, never a Resize: skipped unread. */
 const MAX_NODE_BYTES = 1 << 20;
-const text = new TextDecoder();
 
 /** A NodeProto's op type and inputs (`input` = field 1, `op_type` = field 4). */
 function parseNode(buf: Uint8Array): { op: string; inputs: string[] } {
+  const node = new ProtoReader(buf);
   const inputs: string[] = [];
   let op = '';
-  let pos = 0;
-  while (pos < buf.length) {
-    const [tag, afterTag] = varint(buf, pos);
-    const wire = tag & 7;
-    if (wire === 2) {
-      const [length, start] = varint(buf, afterTag);
-      const field = Math.floor(tag / 8);
-      if (field === 1) inputs.push(text.decode(buf.subarray(start, start + length)));
-      else if (field === 4) op = text.decode(buf.subarray(start, start + length));
-      pos = start + length;
-    } else if (wire === 0) pos = varint(buf, afterTag)[1];
-    else if (wire === 1) pos = afterTag + 8;
-    else if (wire === 5) pos = afterTag + 4;
-    else throw new PinholeError('IMPORT_REJECTED', `malformed ONNX node: protobuf wire type ${wire}`);
+  while (!node.done) {
+    const [field, wire] = node.tag();
+    if (wire === WIRE_LEN && field === 1) inputs.push(node.string());
+    else if (wire === WIRE_LEN && field === 4) op = node.string();
+    else node.skip(wire);
   }
   return { op, inputs };
 }
@@ -139,6 +116,8 @@ export async function countFixedUpsamplers(file: string): Promise<number> {
   } catch (error) {
     if (error instanceof PinholeError)
       throw new PinholeError(error.code, `${file}: ${error.message}`, { cause: error });
+    if (error instanceof ProtoError)
+      throw new PinholeError('IMPORT_REJECTED', `${file}: malformed ONNX file: ${error.message}`, { cause: error });
     throw error;
   } finally {
     await fh.close();

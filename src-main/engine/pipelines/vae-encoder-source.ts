@@ -1,13 +1,11 @@
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PinholeError } from '../../../src-shared/errors';
 import { saveModel } from '../graph';
 import { buildVaeEncoder, safetensorsWeights, type AutoencoderKLConfig } from '../models';
-import { fileStamp, type DerivedModel, type Runtime } from '../runtime';
-import { SafetensorsFile } from '../weights';
+import type { DerivedModel, Runtime } from '../runtime';
 import type { ModelFolder, VaeWeightFiles } from './model-folder';
 import { VaeEncoder } from './vae';
+import { parseComponentConfig, readComponentSources, withComponentWeights } from './component-weights';
 
 /**
  * Which VAE encoder img2img and inpainting run. diffusers samples the encoder's distribution
@@ -58,48 +56,21 @@ export async function chooseVaeEncoder(runtime: Runtime, model: ModelFolder, mod
 
 /** The derived-model description of an encoder built from diffusers weights (stamps read now). */
 export async function vaeEncoderBuild(weights: VaeWeightFiles): Promise<DerivedModel> {
-  let configText: string;
-  let sources: unknown;
-  try {
-    configText = await readFile(weights.config, 'utf8');
-    sources = {
-      weights: await fileStamp(weights.weights),
-      config: { ...(await fileStamp(weights.config)), sha256: createHash('sha256').update(configText).digest('hex') },
-    };
-  } catch (error) {
-    throw new PinholeError('NOT_FOUND', `Cannot read the VAE weights ${weights.weights}`, { cause: error });
-  }
+  const { configText, weights: weightsStamp, config } = await readComponentSources('VAE', weights);
   return {
     kind: 'vae-encoder',
     version: VAE_ENCODER_BUILD_VERSION,
-    sources,
+    sources: { weights: weightsStamp, config },
     write: (dir) => writeVaeEncoder(weights, configText, path.join(dir, 'model.onnx')),
   };
 }
 
 /** Builds the encoder from the weights and saves it (float32 weights in `model.onnx.data` beside it). */
 async function writeVaeEncoder(weights: VaeWeightFiles, configText: string, file: string): Promise<void> {
-  let config: AutoencoderKLConfig;
-  try {
-    const parsed: unknown = JSON.parse(configText);
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
-    config = parsed as AutoencoderKLConfig;
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new PinholeError('IMPORT_REJECTED', `${weights.config} is not a VAE config: ${reason}`, { cause: error });
-  }
-  let source: SafetensorsFile;
-  try {
-    source = await SafetensorsFile.open(weights.weights);
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new PinholeError('IMPORT_REJECTED', `Cannot read ${weights.weights}: ${reason}`, { cause: error });
-  }
-  try {
+  const config = parseComponentConfig<AutoencoderKLConfig>(weights.config, configText, 'VAE');
+  await withComponentWeights(weights, async (source) => {
     await saveModel(buildVaeEncoder(config, safetensorsWeights(source, 'float32')), file);
-  } finally {
-    await source.close();
-  }
+  });
 }
 
 /**
